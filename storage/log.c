@@ -1,0 +1,1228 @@
+/* The partition log: segments in offset order, appends, reads, durability,
+ * retention and recovery. Contract in log.h.
+ *
+ * Appends work in two phases so that a failure leaves nothing behind: the
+ * first writes (one pwritev per segment, creating rolled segments as it
+ * goes) and on error truncates and removes what it wrote; the second,
+ * which cannot fail, walks the same batch headers in memory to advance
+ * sizes, indexes and offsets. The active segment's indexes are only in
+ * memory until it is sealed or the log closed; the .log is the truth and
+ * indexes are rebuilt from it whenever they look wrong.
+ *
+ * Crash recovery needs to know which segments may hold torn writes. A sync
+ * records a recovery point: every segment before the one it lies in was
+ * fdatasynced. The point only changes when the active segment changes, so
+ * the checkpoint file is rewritten about once per segment roll, not per
+ * sync.
+ *
+ * On-disk format of <dir>/strata-checkpoint (28 bytes, big-endian):
+ *
+ *   off size field
+ *     0   4  magic 0x53544350 ("STCP")
+ *     4   2  version (1)
+ *     6   2  reserved, 0
+ *     8   8  log start offset (survives retention and DeleteRecords)
+ *    16   8  recovery point: segments with a base offset below that of the
+ *            segment holding this offset are durable; -1 when unknown
+ *    24   4  CRC-32C of bytes 0..23
+ *
+ * A missing or damaged checkpoint means: start offset = first segment's
+ * base, recovery point unknown (recovery checks every segment). */
+#include "storage/log.h"
+
+#include "alloc/st.h"
+#include "simd/simd.h"
+#include "storage/segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CKPT_NAME "strata-checkpoint"
+#define CKPT_MAGIC 0x53544350u
+#define CKPT_VERSION 1
+#define CKPT_SIZE 28
+#define CLEAN_MARKER ".strata_clean_shutdown"
+
+/* Sealed segments whose index may stay in memory at once, per log; more
+ * are unloaded, least recently used first. */
+#define LOG_LOADED_SEALED_MAX 4
+/* Separate buffers one pwritev call takes from log_append's stack. */
+#define APPEND_IOV_MAX 512
+/* Window for reading batch headers in log_read and friends. */
+#define READ_BUF 16384
+
+struct log {
+    char *dir;
+    log_config_t cfg;
+    seg_t **segs; /* by base offset; the last one is active */
+    size_t nsegs, cap_segs;
+    int64_t start_offset, end_offset, next_offset, durable_offset;
+    int64_t ckpt_start, ckpt_rp; /* as in the checkpoint file */
+    bool ckpt_dirty;             /* start offset changed since written */
+    bool dir_dirty;              /* a file was created in dir */
+    bool parent_dirty;           /* dir itself was created */
+    bool sync_pending;
+    uint64_t tick;
+};
+
+struct log_sync {
+    int64_t end_offset;
+    int64_t ckpt_start, ckpt_rp;
+    bool write_ckpt, sync_dir, sync_parent;
+    int result;
+    char *dir;
+    size_t nfiles;
+    seg_file_t *files[];
+};
+
+void log_config_default(log_config_t *cfg)
+{
+    *cfg = (log_config_t){
+        .segment_bytes = 1073741824,
+        .roll_ms = 7 * 24 * 3600 * 1000LL,
+        .index_interval_bytes = 4096,
+        .index_max_bytes = 10485760,
+        .retention_ms = 7 * 24 * 3600 * 1000LL,
+        .retention_bytes = -1,
+    };
+}
+
+static seg_t *active(const log_t *log)
+{
+    return log->segs[log->nsegs - 1];
+}
+
+/* ---- small file helpers ---- */
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static void parent_of(const char *dir, char *out, size_t n)
+{
+    const char *slash = strrchr(dir, '/');
+
+    if (!slash)
+        snprintf(out, n, ".");
+    else if (slash == dir)
+        snprintf(out, n, "/");
+    else
+        snprintf(out, n, "%.*s", (int)(slash - dir), dir);
+}
+
+/* mkdir -p; *created tells whether the last component was made here. */
+static int mkdir_p(const char *dir, bool *created)
+{
+    char path[SEG_DIR_MAX];
+    size_t i, len = strlen(dir);
+
+    *created = false;
+    memcpy(path, dir, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != 0)
+            continue;
+        path[i] = 0;
+        if (mkdir(path, 0755) == 0) {
+            *created = i == len;
+        } else if (errno != EEXIST) {
+            return -errno;
+        }
+        if (i < len)
+            path[i] = '/';
+    }
+    return 0;
+}
+
+static void ckpt_path(const char *dir, char *out, size_t n)
+{
+    snprintf(out, n, "%s/" CKPT_NAME, dir);
+}
+
+static bool ckpt_read(const char *dir, int64_t *start, int64_t *rp)
+{
+    char path[SEG_PATH_MAX];
+    uint8_t b[CKPT_SIZE];
+    ssize_t n;
+    int fd;
+
+    ckpt_path(dir, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = pread(fd, b, sizeof(b), 0);
+    close(fd);
+    if (n != CKPT_SIZE || st_be32(b) != CKPT_MAGIC ||
+        st_be16(b + 4) != CKPT_VERSION ||
+        simd_crc32c(0, b, 24) != st_be32(b + 24)) {
+        if (n >= 0)
+            st_warn("%s: ignoring damaged %s", dir, CKPT_NAME);
+        return false;
+    }
+    *start = (int64_t)st_be64(b + 8);
+    *rp = (int64_t)st_be64(b + 16);
+    return *start >= 0;
+}
+
+static int ckpt_write(const char *dir, int64_t start, int64_t rp)
+{
+    char path[SEG_PATH_MAX];
+    uint8_t b[CKPT_SIZE] = {0};
+    int fd, rc = 0;
+
+    st_put_be32(b, CKPT_MAGIC);
+    st_put_be16(b + 4, CKPT_VERSION);
+    st_put_be64(b + 8, (uint64_t)start);
+    st_put_be64(b + 16, (uint64_t)rp);
+    st_put_be32(b + 24, simd_crc32c(0, b, 24));
+    ckpt_path(dir, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        rc = errno ? -errno : -EIO;
+    else if (fdatasync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* ---- segment list ---- */
+
+static int segs_reserve(log_t *log, size_t n)
+{
+    seg_t **p;
+    size_t cap;
+
+    if (n <= log->cap_segs)
+        return 0;
+    cap = log->cap_segs ? log->cap_segs * 2 : 8;
+    while (cap < n)
+        cap *= 2;
+    p = mem_realloc(log->segs, cap * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    log->segs = p;
+    log->cap_segs = cap;
+    return 0;
+}
+
+/* Index of the last segment with base <= offset (0 when none). */
+static size_t seg_find(const log_t *log, int64_t offset)
+{
+    size_t lo = 0, hi = log->nsegs;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (log->segs[mid]->base <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Keeps at most LOG_LOADED_SEALED_MAX sealed indexes in memory and open
+ * files, dropping the least recently used first: a log with thousands of
+ * segments holds a handful of descriptors. */
+static void evict_sealed(log_t *log)
+{
+    for (;;) {
+        size_t j, loaded = 0, lru = SIZE_MAX;
+        for (j = 0; j + 1 < log->nsegs; j++) {
+            seg_t *s = log->segs[j];
+            if (!s->loaded)
+                continue;
+            loaded++;
+            if (lru == SIZE_MAX || s->used < log->segs[lru]->used)
+                lru = j;
+        }
+        if (loaded <= LOG_LOADED_SEALED_MAX)
+            return;
+        seg_store_index(log->segs[lru], log->dir);
+        seg_unload(log->segs[lru]);
+        /* Its descriptor too, unless a sync still needs it (slices hold
+         * their own references). */
+        if (!log->segs[lru]->dirty) {
+            seg_file_unref(log->segs[lru]->file);
+            log->segs[lru]->file = NULL;
+        }
+    }
+}
+
+/* Loads a segment's file and index on first use. */
+static int ensure_loaded(log_t *log, size_t i)
+{
+    seg_t *seg = log->segs[i];
+    int64_t max_off;
+    bool cut;
+    int rc;
+
+    seg->used = ++log->tick;
+    if (seg->loaded)
+        return 0;
+    rc = seg_open_file(seg, log->dir, false);
+    if (rc < 0)
+        return rc;
+    max_off = i + 1 < log->nsegs ? log->segs[i + 1]->base : INT64_MAX;
+    rc = seg_load(seg, log->dir, SEG_LOAD_TRUST, log->cfg.index_interval_bytes,
+                  max_off, false, &cut);
+    if (rc < 0)
+        return rc;
+    evict_sealed(log);
+    return 0;
+}
+
+/* Drops the oldest segment and its files; readers keep their slices. */
+static void delete_oldest(log_t *log)
+{
+    seg_t *seg = log->segs[0];
+
+    st_assert(log->nsegs > 1);
+    memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
+    log->nsegs--;
+    seg_unlink(log->dir, seg->base);
+    st_info("%s: deleted segment %" PRId64 " (%" PRId64 " bytes)", log->dir,
+            seg->base, seg->size);
+    seg_free(seg);
+    if (log->segs[0]->base > log->start_offset) {
+        log->start_offset = log->segs[0]->base;
+        log->ckpt_dirty = true;
+    }
+}
+
+/* ---- open and close ---- */
+
+struct seg_name {
+    int64_t base, size;
+};
+
+struct seg_listing {
+    struct seg_name *logs; /* <base>.log files, with their sizes */
+    int64_t *idx;          /* bases of index files */
+    size_t nlog, nidx, cap_log, cap_idx;
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+    int64_t x = ((const struct seg_name *)a)->base;
+    int64_t y = ((const struct seg_name *)b)->base;
+    return x < y ? -1 : x > y;
+}
+
+static int grow_array(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return 0;
+    ncap = *cap ? *cap * 2 : 16;
+    p = mem_realloc(*arr, ncap * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Lists <base>.log files (with sizes) and index files. */
+static int list_dir(const char *dir, struct seg_listing *ls)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int rc = 0;
+
+    if (!d)
+        return -errno;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int64_t base;
+
+        if ((base = seg_parse_name(de->d_name, ".log")) >= 0) {
+            if (fstatat(dirfd(d), de->d_name, &st, 0) < 0) {
+                rc = -errno;
+                break;
+            }
+            rc = grow_array((void **)&ls->logs, &ls->cap_log, ls->nlog,
+                            sizeof(*ls->logs));
+            if (rc == 0)
+                ls->logs[ls->nlog++] = (struct seg_name){base, st.st_size};
+        } else if ((base = seg_parse_name(de->d_name, ".index")) >= 0 ||
+                   (base = seg_parse_name(de->d_name, ".timeindex")) >= 0) {
+            rc = grow_array((void **)&ls->idx, &ls->cap_idx, ls->nidx,
+                            sizeof(*ls->idx));
+            if (rc == 0)
+                ls->idx[ls->nidx++] = base;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Sorts the listing and removes index files whose .log is gone (they
+ * would be trusted if a segment of that name were created again). */
+static void sort_listing(const char *dir, struct seg_listing *ls)
+{
+    size_t i;
+
+    if (ls->nlog)
+        qsort(ls->logs, ls->nlog, sizeof(*ls->logs), cmp_name);
+    for (i = 0; i < ls->nidx; i++) {
+        struct seg_name key = {ls->idx[i], 0};
+        if (!ls->nlog || !bsearch(&key, ls->logs, ls->nlog,
+                                  sizeof(*ls->logs), cmp_name)) {
+            st_warn("%s: removing index files of missing segment %" PRId64,
+                    dir, key.base);
+            seg_unlink(dir, key.base);
+        }
+    }
+}
+
+/* The age reference of a reopened active segment: its first batch's
+ * timestamp, as Kafka does, unless absent or in the future. */
+static int64_t roll_start_of(seg_t *seg, int64_t now)
+{
+    uint8_t buf[LOG_BATCH_HEADER_SIZE];
+    log_batch_info_t info;
+    seg_reader_t r;
+
+    if (seg->size == 0)
+        return now;
+    seg_reader_init(&r, seg->file->fd, seg->size, buf, sizeof(buf));
+    if (seg_reader_batch(&r, 0, &info) < 0 || info.max_ts < 0 ||
+        info.max_ts > now)
+        return now;
+    return info.max_ts;
+}
+
+/* Drops segments [from, nsegs) after recovery cut the one before them. */
+static void drop_tail(log_t *log, size_t from)
+{
+    if (from >= log->nsegs)
+        return;
+    st_warn("%s: dropping %zu segment(s) from offset %" PRId64
+            " after a cut",
+            log->dir, log->nsegs - from, log->segs[from]->base);
+    while (log->nsegs > from) {
+        seg_t *seg = log->segs[--log->nsegs];
+        seg_unlink(log->dir, seg->base);
+        seg_free(seg);
+    }
+    log->dir_dirty = true;
+}
+
+static int recover_segments(log_t *log)
+{
+    size_t i, first = 0;
+    int rc;
+
+    if (log->ckpt_rp >= 0)
+        first = seg_find(log, log->ckpt_rp);
+    for (i = first; i < log->nsegs; i++) {
+        seg_t *seg = log->segs[i];
+        int64_t max_off = i + 1 < log->nsegs ? log->segs[i + 1]->base
+                                             : INT64_MAX;
+        bool cut;
+
+        rc = seg_open_file(seg, log->dir, true);
+        if (rc < 0)
+            return rc;
+        rc = seg_load(seg, log->dir, SEG_LOAD_RECOVER,
+                      log->cfg.index_interval_bytes, max_off, true, &cut);
+        if (rc < 0)
+            return rc;
+        /* What survived a crash may sit only in the page cache. */
+        seg->dirty = true;
+        if (cut)
+            drop_tail(log, i + 1);
+        if (i + 1 < log->nsegs)
+            seg_unload(seg);
+    }
+    log->durable_offset = log->segs[first]->base;
+    return 0;
+}
+
+static void config_sanitize(log_config_t *c)
+{
+    if (c->segment_bytes <= 0 || c->segment_bytes > INT32_MAX)
+        c->segment_bytes = INT32_MAX;
+    if (c->index_interval_bytes < 0)
+        c->index_interval_bytes = 0;
+    if (c->index_max_bytes < 4 * IDX_TIME_ENTRY_SIZE)
+        c->index_max_bytes = 4 * IDX_TIME_ENTRY_SIZE;
+}
+
+static void log_free(log_t *log)
+{
+    size_t i;
+
+    for (i = 0; i < log->nsegs; i++)
+        seg_free(log->segs[i]);
+    mem_free(log->segs);
+    mem_free(log->dir);
+    mem_free(log);
+}
+
+int log_open(const char *dir, const log_config_t *cfg, bool recover,
+             log_t **out)
+{
+    struct seg_listing ls = {0};
+    size_t i, len = strlen(dir);
+    bool created;
+    log_t *log;
+    int rc;
+
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    if (len == 0)
+        return -EINVAL;
+    if (len >= SEG_DIR_MAX)
+        return -ENAMETOOLONG;
+    log = mem_calloc(1, sizeof(*log));
+    if (!log)
+        return -ENOMEM;
+    log->dir = mem_strndup(dir, len);
+    if (!log->dir) {
+        mem_free(log);
+        return -ENOMEM;
+    }
+    log->cfg = *cfg;
+    config_sanitize(&log->cfg);
+    log->ckpt_start = log->ckpt_rp = -1;
+
+    rc = mkdir_p(log->dir, &created);
+    if (rc < 0)
+        goto fail;
+    if (created)
+        log->dir_dirty = log->parent_dirty = true;
+    if (!ckpt_read(log->dir, &log->ckpt_start, &log->ckpt_rp))
+        log->ckpt_start = log->ckpt_rp = -1;
+    rc = list_dir(log->dir, &ls);
+    if (rc < 0)
+        goto fail;
+    sort_listing(log->dir, &ls);
+    rc = segs_reserve(log, ls.nlog ? ls.nlog : 1);
+    if (rc < 0)
+        goto fail;
+
+    if (ls.nlog == 0) {
+        int64_t base = log->ckpt_start > 0 ? log->ckpt_start : 0;
+        rc = seg_create(log->dir, base, st_wall_ms(), &log->segs[0]);
+        if (rc < 0)
+            goto fail;
+        log->nsegs = 1;
+        log->dir_dirty = true;
+    } else {
+        for (i = 0; i < ls.nlog; i++) {
+            seg_t *seg = seg_new(ls.logs[i].base, ls.logs[i].size);
+            if (!seg) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            if (i + 1 < ls.nlog)
+                seg->next_offset = ls.logs[i + 1].base;
+            log->segs[log->nsegs++] = seg;
+        }
+        if (recover) {
+            rc = recover_segments(log);
+        } else {
+            bool cut;
+            rc = seg_open_file(active(log), log->dir, true);
+            if (rc == 0)
+                rc = seg_load(active(log), log->dir, SEG_LOAD_TRUST,
+                              log->cfg.index_interval_bytes, INT64_MAX, true,
+                              &cut);
+            if (rc == 0 && cut)
+                active(log)->dirty = true;
+        }
+        if (rc < 0)
+            goto fail;
+        /* A recovery point past what survived would let a later recovery
+         * skip segments written after this one. */
+        if (recover && log->ckpt_rp > active(log)->next_offset) {
+            log->ckpt_rp = -1;
+            rc = ckpt_write(log->dir, ST_MAX(log->ckpt_start, 0), -1);
+            if (rc < 0)
+                goto fail;
+        }
+        if (!active(log)->writable) {
+            rc = seg_open_file(active(log), log->dir, true);
+            if (rc < 0)
+                goto fail;
+        }
+    }
+
+    active(log)->roll_start_ms = roll_start_of(active(log), st_wall_ms());
+    log->end_offset = log->next_offset = active(log)->next_offset;
+    log->start_offset = log->segs[0]->base;
+    if (log->ckpt_start > log->start_offset)
+        log->start_offset = ST_MIN(log->ckpt_start, log->end_offset);
+    if (log->start_offset != log->ckpt_start)
+        log->ckpt_dirty = true;
+    if (!recover)
+        log->durable_offset = log->end_offset;
+    st_debug("%s: opened, offsets [%" PRId64 ", %" PRId64 "), %zu segment(s)",
+             log->dir, log->start_offset, log->end_offset, log->nsegs);
+    mem_free(ls.logs);
+    mem_free(ls.idx);
+    *out = log;
+    return 0;
+
+fail:
+    st_error("%s: cannot open log: %s", dir, strerror(-rc));
+    mem_free(ls.logs);
+    mem_free(ls.idx);
+    log_free(log);
+    return rc;
+}
+
+void log_close(log_t *log)
+{
+    char parent[SEG_DIR_MAX];
+    size_t i;
+    int rc;
+
+    if (!log)
+        return;
+    st_assert(!log->sync_pending);
+    for (i = 0; i < log->nsegs; i++) {
+        seg_t *seg = log->segs[i];
+        if (seg->loaded && (rc = seg_store_index(seg, log->dir)) < 0)
+            st_warn("%s: cannot write index of segment %" PRId64 ": %s",
+                    log->dir, seg->base, strerror(-rc));
+        if (seg->dirty && seg->file && fdatasync(seg->file->fd) < 0)
+            st_error("%s: fdatasync of segment %" PRId64 ": %s", log->dir,
+                     seg->base, strerror(errno));
+    }
+    if (log->ckpt_start != log->start_offset ||
+        log->ckpt_rp != log->end_offset) {
+        rc = ckpt_write(log->dir, log->start_offset, log->end_offset);
+        if (rc < 0)
+            st_error("%s: cannot write %s: %s", log->dir, CKPT_NAME,
+                     strerror(-rc));
+        log->dir_dirty = true;
+    }
+    if (log->dir_dirty && (rc = fsync_path(log->dir)) < 0)
+        st_error("%s: fsync: %s", log->dir, strerror(-rc));
+    if (log->parent_dirty) {
+        parent_of(log->dir, parent, sizeof(parent));
+        fsync_path(parent);
+    }
+    log_free(log);
+}
+
+int log_destroy(log_t *log)
+{
+    struct dirent *de;
+    int rc = 0;
+    DIR *d;
+
+    st_assert(!log->sync_pending);
+    d = opendir(log->dir);
+    if (d) {
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            if (unlinkat(dirfd(d), de->d_name, 0) < 0 && !rc)
+                rc = -errno;
+        }
+        closedir(d);
+    } else if (errno != ENOENT) {
+        rc = -errno;
+    }
+    if (rmdir(log->dir) < 0 && errno != ENOENT && !rc)
+        rc = -errno;
+    log_free(log);
+    return rc;
+}
+
+/* ---- accessors ---- */
+
+int64_t log_start_offset(const log_t *log)
+{
+    return log->start_offset;
+}
+
+int64_t log_end_offset(const log_t *log)
+{
+    return log->end_offset;
+}
+
+int64_t log_next_offset(const log_t *log)
+{
+    return log->next_offset;
+}
+
+int64_t log_durable_offset(const log_t *log)
+{
+    return log->durable_offset;
+}
+
+int64_t log_size_bytes(const log_t *log)
+{
+    int64_t total = 0;
+    size_t i;
+
+    for (i = 0; i < log->nsegs; i++)
+        total += log->segs[i]->size;
+    return total;
+}
+
+size_t log_segment_count(const log_t *log)
+{
+    return log->nsegs;
+}
+
+const char *log_dir(const log_t *log)
+{
+    return log->dir;
+}
+
+/* ---- append ---- */
+
+int64_t log_assign_offsets(log_t *log, uint8_t *batches, size_t len)
+{
+    int64_t first = log->next_offset;
+    size_t pos = 0;
+
+    while (pos < len) {
+        uint8_t *b = batches + pos;
+        int64_t size;
+
+        st_assert(len - pos >= LOG_BATCH_HEADER_SIZE);
+        size = log_batch_size(b);
+        st_assert(size >= LOG_BATCH_HEADER_SIZE && (size_t)size <= len - pos);
+        log_batch_set_base_offset(b, log->next_offset);
+        log->next_offset += (int64_t)log_batch_last_offset_delta(b) + 1;
+        pos += (size_t)size;
+    }
+    return first;
+}
+
+/* Buffers gathered for one pwritev into one segment. */
+struct stage {
+    struct iovec v[APPEND_IOV_MAX];
+    int n;
+    int64_t pos; /* file position of v[0] */
+};
+
+static int stage_flush(struct stage *st, int fd)
+{
+    struct iovec *v = st->v;
+    int n = st->n;
+
+    while (n > 0) {
+        ssize_t w = pwritev(fd, v, n, st->pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        st->pos += w;
+        /* A short write (disk full, signal) resumes where it stopped. */
+        while (w > 0) {
+            if ((size_t)w >= v->iov_len) {
+                w -= (ssize_t)v->iov_len;
+                v++;
+                n--;
+            } else {
+                v->iov_base = (uint8_t *)v->iov_base + w;
+                v->iov_len -= (size_t)w;
+                w = 0;
+            }
+        }
+    }
+    st->n = 0;
+    return 0;
+}
+
+static int stage_add(struct stage *st, int fd, const uint8_t *p, size_t len)
+{
+    int rc;
+
+    if (st->n > 0) {
+        struct iovec *last = &st->v[st->n - 1];
+        if ((const uint8_t *)last->iov_base + last->iov_len == p) {
+            last->iov_len += len;
+            return 0;
+        }
+    }
+    if (st->n == APPEND_IOV_MAX && (rc = stage_flush(st, fd)) < 0)
+        return rc;
+    st->v[st->n++] = (struct iovec){(void *)p, len};
+    return 0;
+}
+
+/* Whether the active segment must be rolled before anything else is
+ * appended: too old, or an index is full. */
+static bool roll_due(const log_t *log, const seg_t *seg, int64_t now)
+{
+    if (seg->size == 0)
+        return false;
+    if (log->cfg.roll_ms > 0 && now - seg->roll_start_ms > log->cfg.roll_ms)
+        return true;
+    return seg->idx.n_off + 1 >=
+               (uint32_t)log->cfg.index_max_bytes / IDX_OFF_ENTRY_SIZE ||
+           seg->idx.n_time + 2 >=
+               (uint32_t)log->cfg.index_max_bytes / IDX_TIME_ENTRY_SIZE;
+}
+
+int log_append(log_t *log, const struct iovec *iov, int iovcnt)
+{
+    seg_t *act = active(log), *seg = act;
+    size_t orig_nsegs = log->nsegs, si;
+    int64_t orig_size = act->size, seg_pos = act->size, expect;
+    int64_t now = st_wall_ms();
+    struct stage st;
+    bool first = true;
+    int i, rc = 0;
+
+    st.n = 0;
+    st.pos = act->size;
+
+    /* Phase 1: write, rolling at batch boundaries. */
+    expect = log->end_offset;
+    for (i = 0; i < iovcnt; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+
+        while (left > 0) {
+            int64_t size, base, last;
+            bool roll = false;
+
+            st_assert(left >= LOG_BATCH_HEADER_SIZE);
+            size = log_batch_size(p);
+            base = log_batch_base_offset(p);
+            st_assert(size >= LOG_BATCH_HEADER_SIZE && (size_t)size <= left);
+            st_assert(base == expect);
+            last = base + log_batch_last_offset_delta(p);
+            if (seg_pos > 0) {
+                if (first && roll_due(log, seg, now))
+                    roll = true;
+                else if (seg_pos + size > log->cfg.segment_bytes)
+                    roll = true;
+                else if (last - seg->base > INT32_MAX)
+                    roll = true;
+            }
+            first = false;
+            if (roll) {
+                seg_t *nseg;
+                if (st.n && (rc = stage_flush(&st, seg->file->fd)) < 0)
+                    goto undo;
+                if ((rc = segs_reserve(log, log->nsegs + 1)) < 0)
+                    goto undo;
+                if ((rc = seg_create(log->dir, base, now, &nseg)) < 0)
+                    goto undo;
+                log->segs[log->nsegs++] = nseg;
+                log->dir_dirty = true;
+                seg = nseg;
+                seg_pos = 0;
+                st.pos = 0;
+            }
+            if ((rc = stage_add(&st, seg->file->fd, p, (size_t)size)) < 0)
+                goto undo;
+            seg_pos += size;
+            expect = last + 1;
+            p += size;
+            left -= (size_t)size;
+        }
+    }
+    st_assert(expect == log->next_offset);
+    if (st.n && (rc = stage_flush(&st, seg->file->fd)) < 0)
+        goto undo;
+
+    /* Phase 2: account, from the headers in memory. */
+    si = orig_nsegs - 1;
+    seg = log->segs[si];
+    for (i = 0; i < iovcnt; i++) {
+        const uint8_t *p = iov[i].iov_base, *end = p + iov[i].iov_len;
+
+        while (p < end) {
+            int64_t size = log_batch_size(p), base = log_batch_base_offset(p);
+            if (si + 1 < log->nsegs && base == log->segs[si + 1]->base) {
+                if ((rc = seg_store_index(seg, log->dir)) < 0)
+                    st_warn("%s: cannot write index of segment %" PRId64
+                            ": %s",
+                            log->dir, seg->base, strerror(-rc));
+                seg->used = ++log->tick;
+                seg = log->segs[++si];
+            }
+            seg_account(seg, seg->size, (int32_t)size, base,
+                        log_batch_last_offset_delta(p), log_batch_max_ts(p),
+                        log->cfg.index_interval_bytes);
+            seg->dirty = true;
+            p += size;
+        }
+    }
+    log->end_offset = expect;
+    if (log->nsegs > orig_nsegs)
+        evict_sealed(log);
+    return 0;
+
+undo:
+    st_error("%s: append of offsets [%" PRId64 ", %" PRId64 ") failed: %s",
+             log->dir, log->end_offset, log->next_offset, strerror(-rc));
+    while (log->nsegs > orig_nsegs) {
+        seg_t *s = log->segs[--log->nsegs];
+        seg_unlink(log->dir, s->base);
+        seg_free(s);
+    }
+    if (ftruncate(act->file->fd, orig_size) < 0)
+        st_error("%s: cannot truncate segment %" PRId64 " back to %" PRId64
+                 ": %s",
+                 log->dir, act->base, orig_size, strerror(errno));
+    log->next_offset = log->end_offset;
+    return rc;
+}
+
+/* ---- sync ---- */
+
+log_sync_t *log_sync_prepare(log_t *log)
+{
+    size_t n = 0, i;
+    bool write_ckpt;
+    log_sync_t *s;
+
+    st_assert(!log->sync_pending);
+    /* Dirty segments are always the newest ones. */
+    for (i = log->nsegs; i > 0 && log->segs[i - 1]->dirty; i--)
+        n++;
+    write_ckpt = log->ckpt_dirty || log->ckpt_rp < active(log)->base;
+    if (n == 0 && !write_ckpt && !log->dir_dirty && !log->parent_dirty)
+        return NULL;
+    s = mem_alloc(sizeof(*s) + n * sizeof(s->files[0]));
+    if (!s)
+        return NULL;
+    s->dir = mem_strndup(log->dir, strlen(log->dir));
+    if (!s->dir) {
+        mem_free(s);
+        return NULL;
+    }
+    s->nfiles = n;
+    for (i = 0; i < n; i++) {
+        seg_t *seg = log->segs[log->nsegs - n + i];
+        s->files[i] = seg_file_ref(seg->file);
+        seg->dirty = false;
+    }
+    s->end_offset = log->end_offset;
+    s->write_ckpt = write_ckpt;
+    s->ckpt_start = log->start_offset;
+    s->ckpt_rp = log->end_offset;
+    s->sync_dir = log->dir_dirty;
+    s->sync_parent = log->parent_dirty;
+    s->result = 0;
+    log->dir_dirty = log->parent_dirty = false;
+    log->sync_pending = true;
+    return s;
+}
+
+int log_sync_run(log_sync_t *s)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < s->nfiles; i++)
+        if (fdatasync(s->files[i]->fd) < 0 && !rc)
+            rc = -errno;
+    /* The recovery point may only claim what is already durable. */
+    if (!rc && s->write_ckpt) {
+        rc = ckpt_write(s->dir, s->ckpt_start, s->ckpt_rp);
+        s->sync_dir = true;
+    }
+    if (!rc && s->sync_dir)
+        rc = fsync_path(s->dir);
+    if (!rc && s->sync_parent) {
+        char parent[SEG_DIR_MAX];
+        parent_of(s->dir, parent, sizeof(parent));
+        rc = fsync_path(parent);
+    }
+    s->result = rc;
+    return rc;
+}
+
+int64_t log_sync_finish(log_t *log, log_sync_t *s)
+{
+    size_t i;
+
+    st_assert(log->sync_pending);
+    log->sync_pending = false;
+    if (s->result == 0) {
+        if (s->end_offset > log->durable_offset)
+            log->durable_offset = s->end_offset;
+        if (s->write_ckpt) {
+            log->ckpt_start = s->ckpt_start;
+            log->ckpt_rp = s->ckpt_rp;
+            if (log->ckpt_start == log->start_offset)
+                log->ckpt_dirty = false;
+        }
+    } else {
+        st_error("%s: sync failed: %s", s->dir, strerror(-s->result));
+        log->dir_dirty |= s->sync_dir;
+        log->parent_dirty |= s->sync_parent;
+    }
+    for (i = 0; i < s->nfiles; i++)
+        seg_file_unref(s->files[i]);
+    mem_free(s->dir);
+    mem_free(s);
+    return log->durable_offset;
+}
+
+bool log_sync_pending(const log_t *log)
+{
+    return log->sync_pending;
+}
+
+/* ---- reads ---- */
+
+/* Finds the batch holding `offset` (or the first after it) in a loaded
+ * segment: its position in *pos and its header in *info. Returns 0,
+ * -ENOENT when the segment ends first, or an error. */
+static int find_batch(log_t *log, seg_t *seg, seg_reader_t *r, int64_t offset,
+                      int64_t *pos, log_batch_info_t *info)
+{
+    int64_t rel = offset - seg->base, e, p = 0;
+    int total;
+
+    if (rel > 0) {
+        e = idx_lookup_off(&seg->idx,
+                           rel > UINT32_MAX ? UINT32_MAX : (uint32_t)rel);
+        if (e >= 0)
+            p = seg->idx.off[e].pos;
+    }
+    while (p < seg->size) {
+        total = seg_reader_batch(r, p, info);
+        if (total < 0) {
+            st_error("%s: segment %" PRId64 ": bad batch at position %" PRId64
+                     ": %s",
+                     log->dir, seg->base, p,
+                     total <= LOG_EBATCH_LENGTH ? log_batch_strerror(total)
+                                                : strerror(-total));
+            return total <= LOG_EBATCH_LENGTH || total == -ENODATA ? -EIO
+                                                                   : total;
+        }
+        if (info->base_offset + info->last_offset_delta >= offset) {
+            *pos = p;
+            return 0;
+        }
+        p += total;
+    }
+    return -ENOENT;
+}
+
+int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
+{
+    uint8_t buf[READ_BUF];
+    size_t i;
+
+    *out = (log_slice_t){.ref = NULL, .fd = -1};
+    if (offset < log->start_offset || offset > log->end_offset)
+        return -ERANGE;
+    if (offset == log->end_offset)
+        return 0;
+    for (i = seg_find(log, offset); i < log->nsegs; i++) {
+        seg_t *seg = log->segs[i];
+        log_batch_info_t info;
+        seg_reader_t r;
+        int64_t start, first_end, limit, end;
+        int rc;
+
+        rc = ensure_loaded(log, i);
+        if (rc < 0)
+            return rc;
+        if (offset >= seg->next_offset)
+            continue;
+        seg_reader_init(&r, seg->file->fd, seg->size, buf, sizeof(buf));
+        rc = find_batch(log, seg, &r, offset, &start, &info);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0)
+            return rc;
+        first_end = start + info.length;
+        limit = max_bytes >= (size_t)(seg->size - start)
+                    ? seg->size
+                    : start + (int64_t)max_bytes;
+        if (limit >= seg->size) {
+            end = seg->size;
+        } else if (first_end >= limit) {
+            end = first_end;
+        } else {
+            /* Jump to the last indexed batch before the limit, then walk
+             * the few headers up to it. */
+            int64_t e = idx_lookup_pos(&seg->idx, (uint32_t)limit);
+            end = first_end;
+            if (e >= 0 && seg->idx.off[e].pos > end)
+                end = seg->idx.off[e].pos;
+            while (end < limit) {
+                int total = seg_reader_batch(&r, end, &info);
+                if (total < 0)
+                    return -EIO;
+                if (end + total > limit)
+                    break;
+                end += total;
+            }
+        }
+        out->ref = &seg_file_ref(seg->file)->ref;
+        out->fd = seg->file->fd;
+        out->pos = start;
+        out->len = (size_t)(end - start);
+        return 0;
+    }
+    return -ERANGE;
+}
+
+int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts)
+{
+    uint8_t buf[READ_BUF];
+    size_t i;
+
+    for (i = seg_find(log, log->start_offset); i < log->nsegs; i++) {
+        seg_t *seg = log->segs[i];
+        log_batch_info_t info;
+        seg_reader_t r;
+        int64_t e, p = 0;
+
+        if (!seg->ts_known || seg->max_ts >= ts) {
+            if (ensure_loaded(log, i) < 0)
+                return -1;
+        }
+        if (seg->max_ts < ts)
+            continue;
+        e = idx_lookup_time(&seg->idx, ts);
+        if (e >= 0) {
+            int64_t k = idx_lookup_off(&seg->idx, seg->idx.time[e].rel);
+            if (k >= 0)
+                p = seg->idx.off[k].pos;
+        }
+        seg_reader_init(&r, seg->file->fd, seg->size, buf, sizeof(buf));
+        while (p < seg->size) {
+            int total = seg_reader_batch(&r, p, &info);
+            if (total < 0)
+                return -1;
+            if (info.max_ts >= ts &&
+                info.base_offset + info.last_offset_delta >=
+                    log->start_offset) {
+                if (found_ts)
+                    *found_ts = info.max_ts;
+                return ST_MAX(info.base_offset, log->start_offset);
+            }
+            p += total;
+        }
+    }
+    return -1;
+}
+
+/* ---- retention ---- */
+
+/* The largest timestamp of a sealed segment, or its mtime without one. */
+static int64_t largest_ts(log_t *log, size_t i)
+{
+    seg_t *seg = log->segs[i];
+    char path[SEG_PATH_MAX];
+    struct stat st;
+
+    if (!seg->ts_known && ensure_loaded(log, i) < 0)
+        return -1;
+    if (seg->max_ts >= 0)
+        return seg->max_ts;
+    seg_path(path, sizeof(path), log->dir, seg->base, ".log");
+    if (stat(path, &st) < 0)
+        return -1;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+int log_retention_run(log_t *log, int64_t now_ms)
+{
+    int deleted = 0;
+
+    if (log->cfg.retention_bytes >= 0) {
+        int64_t total = log_size_bytes(log);
+        while (log->nsegs > 1 &&
+               total - log->segs[0]->size >= log->cfg.retention_bytes) {
+            total -= log->segs[0]->size;
+            delete_oldest(log);
+            deleted++;
+        }
+    }
+    if (log->cfg.retention_ms >= 0) {
+        while (log->nsegs > 1) {
+            int64_t ts = largest_ts(log, 0);
+            if (ts < 0 || now_ms - ts <= log->cfg.retention_ms)
+                break;
+            delete_oldest(log);
+            deleted++;
+        }
+    }
+    while (log->nsegs > 1 && log->segs[1]->base <= log->start_offset) {
+        delete_oldest(log);
+        deleted++;
+    }
+    return deleted;
+}
+
+int log_delete_records(log_t *log, int64_t offset)
+{
+    if (offset > log->end_offset || offset < 0)
+        return -ERANGE;
+    if (offset <= log->start_offset)
+        return 0;
+    log->start_offset = offset;
+    log->ckpt_dirty = true;
+    while (log->nsegs > 1 && log->segs[1]->base <= log->start_offset)
+        delete_oldest(log);
+    return 0;
+}
+
+/* ---- clean-shutdown marker ---- */
+
+int log_dir_mark_clean(const char *logdirs, bool clean)
+{
+    char path[PATH_MAX];
+    int fd, rc = 0;
+
+    if (snprintf(path, sizeof(path), "%s/" CLEAN_MARKER, logdirs) >=
+        (int)sizeof(path))
+        return -ENAMETOOLONG;
+    if (!clean) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -errno;
+        return fsync_path(logdirs);
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, "clean\n", 6) != 6)
+        rc = errno ? -errno : -EIO;
+    else if (fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0)
+        rc = fsync_path(logdirs);
+    return rc;
+}
+
+bool log_dir_was_clean(const char *logdirs)
+{
+    char path[PATH_MAX];
+
+    if (snprintf(path, sizeof(path), "%s/" CLEAN_MARKER, logdirs) >=
+        (int)sizeof(path))
+        return false;
+    return access(path, F_OK) == 0;
+}

@@ -1,0 +1,177 @@
+/* The partition log: an ordered list of segments in one directory
+ * (<log.dirs>/<topic>-<partition>), Kafka's on-disk layout (see segment.c
+ * and index.c for the file formats, log.c for the checkpoint file).
+ *
+ * Write path, once per event-loop turn and partition: the broker validates
+ * each Produce batch blob (log_batches_validate), stamps offsets into it
+ * (log_assign_offsets, which only rewrites baseOffset: the CRC does not
+ * cover it), then hands everything queued during the turn to log_append,
+ * which writes it with one pwritev per segment and updates the sparse
+ * indexes from the headers in memory. Durability is separate: log_sync_*
+ * fdatasyncs from a worker thread, so acks=all waits for it and acks=1
+ * does not.
+ *
+ * Read path: log_read returns a slice (fd, position, length) of whole
+ * batches inside one segment, holding a reference on the segment file so
+ * that roll, retention or deletion never closes a file a socket is still
+ * sending from.
+ *
+ * Thread: a log_t is owned by one shard thread; every function is called
+ * from that thread, except log_sync_run (any thread) and the log_dir_*
+ * helpers. */
+#ifndef STRATA_STORAGE_LOG_H
+#define STRATA_STORAGE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "alloc/mem.h"
+#include "storage/batch.h"
+
+typedef struct log_config {
+    int64_t segment_bytes;        /* log.segment.bytes; clamped to INT32_MAX */
+    int64_t roll_ms;              /* log.roll.ms; <= 0: never roll by age */
+    int32_t index_interval_bytes; /* log.index.interval.bytes */
+    int32_t index_max_bytes;      /* log.index.size.max.bytes */
+    int64_t retention_ms;         /* log.retention.ms; -1 unlimited */
+    int64_t retention_bytes;      /* log.retention.bytes; -1 unlimited */
+} log_config_t;
+
+/* Kafka's defaults: 1 GiB segments, 7 days roll and retention, 4 KiB index
+ * interval, 10 MiB indexes, unlimited retention bytes. */
+void log_config_default(log_config_t *cfg);
+
+typedef struct log log_t;
+
+/* Opens (creating dir and its parents when missing) the log in `dir`
+ * (shorter than 4000 bytes). cfg is copied.
+ *
+ * recover = false (the log dirs were shut down cleanly): trusts the files;
+ * only the active segment's tail after its last index entry is checked
+ * (no CRC), and sealed segments are opened lazily on first use.
+ * recover = true: every segment written after the last recorded sync
+ * point (all of them when unknown) is read in full and each batch checked
+ * (length, magic, CRC-32C, offsets); the log is cut at the first bad batch
+ * with a warning saying what was cut, later segments are dropped, and the
+ * indexes of the checked segments are rebuilt.
+ *
+ * Returns 0 and *out, or -errno (-ENAMETOOLONG, -ENOMEM, I/O errors). */
+int log_open(const char *dir, const log_config_t *cfg, bool recover,
+             log_t **out);
+
+/* Writes the indexes, fdatasyncs what is dirty, records the start offset
+ * and sync point, and frees the log. Slices still referenced stay valid.
+ * No log_sync may be outstanding (prepared and not finished). */
+void log_close(log_t *log);
+
+/* Frees the log and deletes its directory with everything in it
+ * (DeleteTopics). Slices still referenced stay readable. No log_sync may
+ * be outstanding. Returns 0 or -errno from the removal. */
+int log_destroy(log_t *log);
+
+/* First offset still readable. */
+int64_t log_start_offset(const log_t *log);
+/* Next offset to be written (the high watermark of a single node). */
+int64_t log_end_offset(const log_t *log);
+/* Next offset to assign: > end offset while assigned batches await
+ * log_append. */
+int64_t log_next_offset(const log_t *log);
+/* End offset known to be on stable storage. */
+int64_t log_durable_offset(const log_t *log);
+/* Bytes in all segments, and their number. */
+int64_t log_size_bytes(const log_t *log);
+size_t log_segment_count(const log_t *log);
+/* The directory (borrowed, valid until close). */
+const char *log_dir(const log_t *log);
+
+/* Stamps consecutive base offsets, from log_next_offset, into the batches
+ * (len bytes of whole batches already validated by log_batches_validate)
+ * and advances the next offset. Nothing is written. Returns the first
+ * assigned offset. */
+int64_t log_assign_offsets(log_t *log, uint8_t *batches, size_t len);
+
+/* Writes every batch assigned since the last append, in offset order
+ * (each iov holds one or more whole batches), with one pwritev per
+ * segment touched (more only past 512 separate buffers). Rolls to a new
+ * segment, whose base offset is its first batch's, at a batch boundary
+ * when the active segment would outgrow segment_bytes, is older than
+ * roll_ms, has a full index, or relative offsets would pass 2^31. Updates
+ * the indexes and the end offset. The buffers are only read; the caller
+ * may free them on return.
+ *
+ * Returns 0, or -errno with nothing written: what was partly written is
+ * truncated away, new segments are removed, and the assigned offsets are
+ * forgotten (next offset = end offset), so the caller must fail (or assign
+ * again) all of these batches. */
+int log_append(log_t *log, const struct iovec *iov, int iovcnt);
+
+/* ---- durability: fdatasync away from the owner thread ---- */
+
+typedef struct log_sync log_sync_t;
+
+/* Owner thread. Collects references to the segment files written since
+ * the last prepare, and the end offset they cover. NULL when nothing needs
+ * syncing (or out of memory: the caller may simply retry later). At most
+ * one sync per log may be outstanding (asserted). */
+log_sync_t *log_sync_prepare(log_t *log);
+/* Any thread. fdatasyncs the files, then writes the checkpoint when it is
+ * due and fsyncs the directory when a file was created in it. Returns 0 or
+ * the first -errno (the data may then not be durable: Kafka takes the log
+ * dir offline on such errors). */
+int log_sync_run(log_sync_t *s);
+/* Owner thread, after log_sync_run returned. Advances the durable offset
+ * when the run succeeded, frees s, and returns the durable offset. */
+int64_t log_sync_finish(log_t *log, log_sync_t *s);
+/* Whether a sync is outstanding. */
+bool log_sync_pending(const log_t *log);
+
+/* ---- reads ---- */
+
+typedef struct log_slice {
+    mem_ref_t *ref; /* the segment file: caller must mem_unref (NULL when
+                       len is 0) */
+    int fd;         /* valid while ref is held */
+    int64_t pos;
+    size_t len;
+} log_slice_t;
+
+/* A slice of whole batches from one segment: it starts with the batch that
+ * contains `offset` (or the first batch after it), and ends at the last
+ * batch boundary within max_bytes, but always covers that first batch even
+ * when larger (KIP-74). It may stop at the segment's end: the caller reads
+ * again from the offset after it. offset == end offset: returns 0 with len
+ * 0. Offsets outside [start, end]: -ERANGE. Other errors: -errno, or
+ * -EIO when a batch header on disk is invalid. */
+int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out);
+
+/* The base offset of the first batch (at or after the start offset) whose
+ * maxTimestamp >= ts, and that timestamp in *found_ts; -1 when there is
+ * none (ListOffsets by timestamp; the special timestamps -1/-2/-3 are the
+ * caller's). A batch, not a record, is the unit: the answer may lie a few
+ * records before the first record at ts. */
+int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts);
+
+/* Deletes whole oldest sealed segments (never the active one): while the
+ * log minus the oldest segment is still >= retention_bytes, while the
+ * oldest segment's largest timestamp (its file mtime when it has none) is
+ * more than retention_ms before now_ms, and those wholly below the start
+ * offset. Advances the start offset. Slices of deleted segments stay
+ * readable. Returns the number of segments deleted, or -errno. */
+int log_retention_run(log_t *log, int64_t now_ms);
+
+/* Advances the start offset to `offset` (DeleteRecords) and deletes the
+ * segments wholly below it. Returns 0, or -ERANGE when offset is above the
+ * end offset. An offset at or below the start offset changes nothing. */
+int log_delete_records(log_t *log, int64_t offset);
+
+/* ---- clean-shutdown marker of a log.dirs root ---- */
+
+/* clean = true: writes <logdirs>/.strata_clean_shutdown and fsyncs it and
+ * the directory (after every log is closed). clean = false: removes it (at
+ * start, after log_dir_was_clean). Returns 0 or -errno. */
+int log_dir_mark_clean(const char *logdirs, bool clean);
+bool log_dir_was_clean(const char *logdirs);
+
+#endif

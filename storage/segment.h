@@ -1,0 +1,145 @@
+/* One segment of a partition log: <base>.log plus its two sparse indexes
+ * (file formats at the top of segment.c and index.c).
+ *
+ * The open file is a refcounted seg_file_t, separate from the segment's
+ * bookkeeping (seg_t), so that a Fetch slice or an fsync in flight keeps the
+ * descriptor alive after the segment is rolled away, deleted by retention
+ * or the whole log is destroyed; the last mem_unref closes it.
+ *
+ * Sealed segments are opened and indexed lazily: start-up only lists and
+ * stats them, which keeps opening thousands of partitions cheap.
+ *
+ * Thread: seg_t belongs to its log's owner thread; a seg_file_t may be
+ * referenced, read and fsynced from any thread. */
+#ifndef STRATA_STORAGE_SEGMENT_H
+#define STRATA_STORAGE_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/mem.h"
+#include "storage/batch.h"
+#include "storage/index.h"
+
+/* "<dir>/<20 digits>.timeindex" fits when dir is shorter than this. */
+#define SEG_DIR_MAX 4000
+#define SEG_PATH_MAX (SEG_DIR_MAX + 40)
+
+typedef struct seg_file {
+    mem_ref_t ref; /* release closes fd and frees */
+    int fd;
+} seg_file_t;
+
+/* Takes ownership of fd (closed here when allocation fails). */
+seg_file_t *seg_file_new(int fd);
+static inline seg_file_t *seg_file_ref(seg_file_t *f)
+{
+    mem_ref(&f->ref);
+    return f;
+}
+static inline void seg_file_unref(seg_file_t *f)
+{
+    if (f)
+        mem_unref(&f->ref);
+}
+
+typedef struct seg {
+    int64_t base;        /* base offset, the file name */
+    int64_t size;        /* bytes of whole, valid batches in the .log */
+    int64_t next_offset; /* offset after the last batch; base when empty */
+    int64_t max_ts;      /* largest batch maxTimestamp; -1 when none */
+    uint32_t max_ts_rel; /* relative last offset of the batch that set it */
+    int64_t roll_start_ms; /* age reference for log.roll.ms */
+    int64_t since_index;   /* .log bytes since the last index entry */
+    seg_file_t *file;      /* NULL until opened */
+    idx_t idx;
+    bool loaded;     /* idx, max_ts and since_index are valid */
+    bool ts_known;   /* max_ts is valid (survives unloading idx) */
+    bool writable;   /* file opened read-write */
+    bool dirty;      /* written since the last log_sync_prepare */
+    uint64_t used;   /* last use tick, to unload idle sealed indexes */
+} seg_t;
+
+/* Builds "<dir>/<base as 20 digits><ext>". */
+void seg_path(char *out, size_t n, const char *dir, int64_t base,
+              const char *ext);
+
+/* Parses a segment file name "<20 digits>.log"; returns the base offset or
+ * -1 when the name is not one. */
+int64_t seg_parse_name(const char *name, const char *ext);
+
+/* A segment known only by name and size; nothing opened (NULL on ENOMEM). */
+seg_t *seg_new(int64_t base, int64_t size);
+/* Frees the bookkeeping and drops this segment's file reference. */
+void seg_free(seg_t *seg);
+
+/* Creates an empty segment file (truncating a stale one and removing stale
+ * indexes), opened read-write and loaded. Returns 0 or -errno. */
+int seg_create(const char *dir, int64_t base, int64_t now_ms, seg_t **out);
+
+/* Opens the .log when not open yet (read-write when writable). */
+int seg_open_file(seg_t *seg, const char *dir, bool writable);
+
+/* Accounts one batch appended at pos (== seg->size) of `size` bytes:
+ * size, next offset, largest timestamp and, every interval bytes, one
+ * entry in each index (Kafka's rule). Never fails (an entry that cannot be
+ * allocated is skipped; the index is only sparser). */
+void seg_account(seg_t *seg, int64_t pos, int32_t size, int64_t base_offset,
+                 int32_t last_delta, int64_t max_ts, int32_t interval);
+
+enum seg_load_mode {
+    /* Trust the files: load the indexes, then check the .log from the last
+     * index entry to its end batch by batch without CRC. */
+    SEG_LOAD_TRUST,
+    /* Crash recovery: ignore the index files and check every batch of the
+     * .log, CRC included, rebuilding both indexes. */
+    SEG_LOAD_RECOVER,
+};
+
+/* Loads the segment (the file must be open): indexes, size, next offset,
+ * largest timestamp. Batches must have offsets in [seg->base, max_offset).
+ * At the first bad batch the segment ends there: the .log is truncated
+ * when `truncate` (file opened writable), otherwise only seg->size is
+ * capped; either way a warning says what was cut and *cut is set. Index
+ * files found incomplete are rewritten.
+ * Returns 0 or -errno (I/O error, -ENOMEM). */
+int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
+             int32_t interval, int64_t max_offset, bool truncate, bool *cut);
+
+/* Drops the in-memory index of a sealed segment (reloaded on demand). */
+void seg_unload(seg_t *seg);
+
+/* Adds the final time index entry (the segment's largest timestamp) and
+ * writes both index files. Returns 0 or -errno; failures only cost a
+ * rebuild at the next load. */
+int seg_store_index(seg_t *seg, const char *dir);
+
+/* Removes the three files of the segment at base (missing ones are fine). */
+void seg_unlink(const char *dir, int64_t base);
+
+/* A cursor over a segment file for reading batch headers with few
+ * syscalls: a window of `cap` bytes is read with one pread and served from
+ * until a request falls outside it. */
+typedef struct seg_reader {
+    int fd;
+    int64_t limit; /* nothing at or past this position is read */
+    uint8_t *buf;
+    size_t cap;
+    int64_t wpos; /* file position of buf[0] */
+    size_t wlen;  /* valid bytes in buf */
+    int err;      /* first I/O error (-errno), or -ENODATA on a short file */
+} seg_reader_t;
+
+void seg_reader_init(seg_reader_t *r, int fd, int64_t limit, uint8_t *buf,
+                     size_t cap);
+/* n bytes at pos (n <= cap), or NULL when they pass the limit or cannot be
+ * read (r->err set). Valid until the next call. */
+const uint8_t *seg_reader_peek(seg_reader_t *r, int64_t pos, size_t n);
+
+/* Parses the header of the batch at pos, which must lie wholly before the
+ * reader's limit. Returns the batch size, or a LOG_EBATCH_* code or the
+ * reader's error. */
+int seg_reader_batch(seg_reader_t *r, int64_t pos, log_batch_info_t *info);
+
+#endif

@@ -1,0 +1,1078 @@
+/* The partition log: append/read/roll against an in-memory model of every
+ * batch written, index lookups for every offset, KIP-74, time lookups,
+ * crash recovery with injected damage, clean reopen, sync from another
+ * thread, retention, refcounted slices, and a failed append rolled back.
+ * Each test works in its own mkdtemp directory, removed afterwards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "simd/simd.h"
+#include "storage/batch.h"
+#include "storage/log.h"
+
+/* ---- batches ---- */
+
+static size_t put_varint(uint8_t *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+
+    while (z >= 0x80) {
+        p[n++] = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    p[n++] = (uint8_t)z;
+    return n;
+}
+
+static size_t batch_bound(int records, size_t vsize)
+{
+    return LOG_BATCH_HEADER_SIZE + (size_t)records * (vsize + 32);
+}
+
+static size_t build_batch(uint8_t *out, int records, size_t vsize, int64_t ts)
+{
+    uint8_t *p = out + LOG_BATCH_HEADER_SIZE;
+    size_t total;
+    int i;
+
+    for (i = 0; i < records; i++) {
+        uint8_t hdr[32];
+        size_t n = 0, len;
+        hdr[n++] = 0;
+        n += put_varint(hdr + n, i);
+        n += put_varint(hdr + n, i);
+        n += put_varint(hdr + n, -1);
+        n += put_varint(hdr + n, (int64_t)vsize);
+        len = n + vsize + 1;
+        p += put_varint(p, (int64_t)len);
+        memcpy(p, hdr, n);
+        p += n;
+        memset(p, 'a' + (int)((ts + i) % 26), vsize);
+        p += vsize;
+        *p++ = 0; /* no headers */
+    }
+    total = (size_t)(p - out);
+    memset(out, 0, LOG_BATCH_HEADER_SIZE);
+    st_put_be32(out + LOG_BATCH_OFF_LENGTH, (uint32_t)(total - 12));
+    st_put_be32(out + LOG_BATCH_OFF_LEADER_EPOCH, 0xffffffffu);
+    out[LOG_BATCH_OFF_MAGIC] = 2;
+    st_put_be32(out + LOG_BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(records - 1));
+    st_put_be64(out + LOG_BATCH_OFF_BASE_TS, (uint64_t)ts);
+    st_put_be64(out + LOG_BATCH_OFF_MAX_TS, (uint64_t)ts);
+    st_put_be64(out + LOG_BATCH_OFF_PRODUCER_ID, UINT64_MAX);
+    st_put_be16(out + LOG_BATCH_OFF_PRODUCER_EPOCH, 0xffff);
+    st_put_be32(out + LOG_BATCH_OFF_BASE_SEQUENCE, 0xffffffffu);
+    st_put_be32(out + LOG_BATCH_OFF_RECORDS, (uint32_t)records);
+    st_put_be32(out + LOG_BATCH_OFF_CRC,
+                simd_crc32c(0, out + LOG_BATCH_OFF_ATTRIBUTES,
+                            total - LOG_BATCH_OFF_ATTRIBUTES));
+    return total;
+}
+
+/* ---- the model: every batch the log should hold, in order ---- */
+
+typedef struct model {
+    uint8_t *bytes; /* all batches as stored */
+    size_t len, cap;
+    size_t n, ncap;
+    int64_t *base, *last, *ts;
+    size_t *pos, *size;
+    int64_t next;
+} model_t;
+
+static model_t M;
+static char tmpdir[256], pdir[300];
+
+static void model_reset(void)
+{
+    free(M.bytes);
+    free(M.base);
+    free(M.last);
+    free(M.ts);
+    free(M.pos);
+    free(M.size);
+    memset(&M, 0, sizeof(M));
+}
+
+static void model_add(const uint8_t *b, size_t size)
+{
+    if (M.len + size > M.cap) {
+        M.cap = (M.len + size) * 2;
+        M.bytes = realloc(M.bytes, M.cap);
+    }
+    if (M.n == M.ncap) {
+        M.ncap = M.ncap ? M.ncap * 2 : 256;
+        M.base = realloc(M.base, M.ncap * sizeof(int64_t));
+        M.last = realloc(M.last, M.ncap * sizeof(int64_t));
+        M.ts = realloc(M.ts, M.ncap * sizeof(int64_t));
+        M.pos = realloc(M.pos, M.ncap * sizeof(size_t));
+        M.size = realloc(M.size, M.ncap * sizeof(size_t));
+    }
+    memcpy(M.bytes + M.len, b, size);
+    M.base[M.n] = log_batch_base_offset(b);
+    M.last[M.n] = M.base[M.n] + log_batch_last_offset_delta(b);
+    M.ts[M.n] = log_batch_max_ts(b);
+    M.pos[M.n] = M.len;
+    M.size[M.n] = size;
+    M.n++;
+    M.len += size;
+    M.next = M.base[M.n - 1] + log_batch_last_offset_delta(b) + 1;
+}
+
+/* Drops model batches from index k on (the log lost them). */
+static void model_truncate(size_t k)
+{
+    M.n = k;
+    M.len = k ? M.pos[k - 1] + M.size[k - 1] : 0;
+    M.next = k ? M.last[k - 1] + 1 : 0;
+}
+
+/* The model batch holding offset (or the first after it). */
+static size_t model_find(int64_t offset)
+{
+    size_t lo = 0, hi = M.n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (M.last[mid] < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef int (*recs_fn)(int i);
+typedef size_t (*vsize_fn)(int i);
+typedef int64_t (*ts_fn)(int i);
+
+static int recs_var(int i)
+{
+    return 1 + i % 5;
+}
+static size_t vsize_var(int i)
+{
+    return (size_t)(i * 37 % 300);
+}
+static int64_t ts_step(int i)
+{
+    return 1000 + 10 * (int64_t)i;
+}
+
+static int batch_counter;
+
+/* Appends `count` batches through log_assign_offsets + log_append, with
+ * `per_iov` batches in each separately allocated iovec. */
+static void append_n(log_t *log, int count, int per_iov, recs_fn recs,
+                     vsize_fn vs, ts_fn ts)
+{
+    size_t cap = 0, len = 0, *sizes = calloc((size_t)count, sizeof(size_t));
+    struct iovec *iov = calloc((size_t)count, sizeof(*iov));
+    log_batches_summary_t sum;
+    uint8_t *blob;
+    int i, niov = 0;
+    size_t off = 0;
+
+    for (i = 0; i < count; i++)
+        cap += batch_bound(recs(batch_counter + i), vs(batch_counter + i));
+    blob = malloc(cap);
+    for (i = 0; i < count; i++) {
+        int k = batch_counter + i;
+        sizes[i] = build_batch(blob + len, recs(k), vs(k), ts(k));
+        len += sizes[i];
+    }
+    batch_counter += count;
+    assert_int_equal(log_batches_validate(blob, len, &sum), 0);
+    assert_int_equal(sum.batches, count);
+    assert_int_equal(log_assign_offsets(log, blob, len), M.next);
+    assert_int_equal(log_next_offset(log), M.next + sum.records);
+    for (i = 0; i < count; i += per_iov) {
+        int j, k = ST_MIN(per_iov, count - i);
+        size_t n = 0;
+        for (j = 0; j < k; j++)
+            n += sizes[i + j];
+        iov[niov].iov_base = malloc(n);
+        memcpy(iov[niov].iov_base, blob + off, n);
+        iov[niov].iov_len = n;
+        niov++;
+        off += n;
+    }
+    assert_int_equal(log_append(log, iov, niov), 0);
+    off = 0;
+    for (i = 0; i < count; i++) {
+        model_add(blob + off, sizes[i]);
+        off += sizes[i];
+    }
+    assert_int_equal(log_end_offset(log), M.next);
+    assert_int_equal(log_next_offset(log), M.next);
+    for (i = 0; i < niov; i++)
+        free(iov[i].iov_base);
+    free(iov);
+    free(sizes);
+    free(blob);
+}
+
+static bool seg_file_exists(int64_t base)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%020lld.log", pdir, (long long)base);
+    return access(path, F_OK) == 0;
+}
+
+/* One read, checked against the model; returns the offset after it. */
+static int64_t check_read(log_t *log, int64_t offset, size_t max_bytes)
+{
+    log_slice_t s;
+    size_t k, j, endpos;
+    uint8_t *buf;
+    int rc = log_read(log, offset, max_bytes, &s);
+
+    assert_int_equal(rc, 0);
+    if (offset == log_end_offset(log)) {
+        assert_int_equal(s.len, 0);
+        assert_null(s.ref);
+        return offset;
+    }
+    k = model_find(offset);
+    assert_true(k < M.n);
+    assert_true(s.len >= M.size[k]);
+    if (M.size[k] > max_bytes)
+        assert_int_equal(s.len, M.size[k]); /* KIP-74 */
+    else
+        assert_true(s.len <= max_bytes);
+    buf = malloc(s.len);
+    assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
+    assert_memory_equal(buf, M.bytes + M.pos[k], s.len);
+    free(buf);
+    /* Whole batches: the slice ends where a model batch ends. */
+    endpos = M.pos[k] + s.len;
+    for (j = k; j < M.n && M.pos[j] + M.size[j] < endpos; j++)
+        ;
+    assert_true(j < M.n && M.pos[j] + M.size[j] == endpos);
+    /* Maximal within its segment: a next batch that would have fit must
+     * start a new segment. */
+    if (j + 1 < M.n && s.len + M.size[j + 1] <= max_bytes)
+        assert_true(seg_file_exists(M.base[j + 1]));
+    mem_unref(s.ref);
+    return M.last[j] + 1;
+}
+
+/* Reads everything from the start in max_bytes steps, comparing. */
+static void check_read_all(log_t *log, size_t max_bytes)
+{
+    int64_t off = log_start_offset(log);
+
+    while (off < log_end_offset(log))
+        off = check_read(log, off, max_bytes);
+    assert_int_equal(off, M.next);
+}
+
+static void check_every_offset(log_t *log)
+{
+    static const size_t maxes[] = {1, 200, 1500, 5000, 1 << 20};
+    int64_t off;
+    size_t m;
+    log_slice_t s;
+
+    for (off = log_start_offset(log); off <= log_end_offset(log); off++)
+        for (m = 0; m < ST_ARRAY_LEN(maxes); m++)
+            check_read(log, off, maxes[m]);
+    assert_int_equal(log_read(log, log_end_offset(log) + 1, 100, &s),
+                     -ERANGE);
+    assert_int_equal(log_read(log, log_start_offset(log) - 1, 100, &s),
+                     -ERANGE);
+    assert_int_equal(log_read(log, -5, 100, &s), -ERANGE);
+}
+
+/* ---- fixtures ---- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(tmpdir, "/tmp/strata-test-storage-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(pdir, sizeof(pdir), "%s/topic-0", tmpdir);
+    model_reset();
+    batch_counter = 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    model_reset();
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static log_config_t small_cfg(void)
+{
+    log_config_t c;
+    log_config_default(&c);
+    c.segment_bytes = 4096;
+    c.index_interval_bytes = 256;
+    c.retention_ms = -1;
+    return c;
+}
+
+static log_t *open_log(const log_config_t *c, bool recover)
+{
+    log_t *log = NULL;
+    assert_int_equal(log_open(pdir, c, recover, &log), 0);
+    assert_non_null(log);
+    return log;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void seg_name(char *out, size_t n, int64_t base, const char *ext)
+{
+    snprintf(out, n, "%s/%020lld%s", pdir, (long long)base, ext);
+}
+
+/* ---- tests ---- */
+
+static void test_empty(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+    log_slice_t s;
+    int64_t ts;
+
+    (void)state;
+    assert_int_equal(log_start_offset(log), 0);
+    assert_int_equal(log_end_offset(log), 0);
+    assert_int_equal(log_read(log, 0, 100, &s), 0);
+    assert_int_equal(s.len, 0);
+    assert_int_equal(log_read(log, 1, 100, &s), -ERANGE);
+    assert_int_equal(log_offset_for_time(log, 0, &ts), -1);
+    assert_int_equal(log_append(log, NULL, 0), 0);
+    log_close(log);
+    log = open_log(&c, true);
+    assert_int_equal(log_end_offset(log), 0);
+    log_close(log);
+}
+
+/* Checks every .index entry of the segment at base against the .log:
+ * Kafka's meaning, the last offset of the batch at that position. */
+static void check_index_file(int64_t base)
+{
+    char path[512];
+    uint8_t e[8], h[LOG_BATCH_HEADER_SIZE];
+    int fd, lfd, n = 0;
+
+    seg_name(path, sizeof(path), base, ".index");
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    seg_name(path, sizeof(path), base, ".log");
+    lfd = open(path, O_RDONLY);
+    while (read(fd, e, 8) == 8) {
+        uint32_t rel = st_be32(e), pos = st_be32(e + 4);
+        assert_int_equal(pread(lfd, h, sizeof(h), pos), (ssize_t)sizeof(h));
+        assert_int_equal(log_batch_base_offset(h) +
+                             log_batch_last_offset_delta(h),
+                         base + rel);
+        n++;
+    }
+    assert_true(n > 0);
+    close(fd);
+    close(lfd);
+}
+
+static void test_append_read_roll(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+    int round;
+
+    (void)state;
+    for (round = 0; round < 12; round++)
+        append_n(log, 1 + round * 4, 1 + round % 4, recs_var, vsize_var,
+                 ts_step);
+    assert_true(log_segment_count(log) > 10);
+    assert_int_equal(log_size_bytes(log), (int64_t)M.len);
+    check_every_offset(log);
+    check_read_all(log, 1);
+    check_read_all(log, 3000);
+    check_read_all(log, 1 << 30);
+    log_close(log);
+
+    /* Clean reopen: sealed segments load lazily, same answers. */
+    check_index_file(0);
+    log = open_log(&c, false);
+    assert_int_equal(log_end_offset(log), M.next);
+    assert_int_equal(log_start_offset(log), 0);
+    check_every_offset(log);
+    append_n(log, 20, 3, recs_var, vsize_var, ts_step);
+    check_every_offset(log);
+    log_close(log);
+
+    /* And through a full recovery, which rebuilds the same state. */
+    log = open_log(&c, true);
+    assert_int_equal(log_end_offset(log), M.next);
+    check_every_offset(log);
+    log_close(log);
+}
+
+static size_t vsize_big(int i)
+{
+    return 500 + (size_t)(i % 3) * 1000;
+}
+static int recs_one(int i)
+{
+    (void)i;
+    return 1;
+}
+
+static void test_kip74(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    size_t i;
+
+    (void)state;
+    c.segment_bytes = 1 << 20;
+    log = open_log(&c, false);
+    append_n(log, 30, 2, recs_one, vsize_big, ts_step);
+    for (i = 0; i < M.n; i++) {
+        log_slice_t s;
+        assert_int_equal(log_read(log, M.base[i], 10, &s), 0);
+        assert_int_equal(s.pos, (int64_t)M.pos[i]);
+        assert_int_equal(s.len, M.size[i]);
+        mem_unref(s.ref);
+        /* Exactly two batches fit. */
+        assert_int_equal(log_read(log, M.base[i], M.size[i] + 1, &s), 0);
+        assert_int_equal(s.len, M.size[i]);
+        mem_unref(s.ref);
+        if (i + 1 < M.n) {
+            assert_int_equal(
+                log_read(log, M.base[i], M.size[i] + M.size[i + 1], &s), 0);
+            assert_int_equal(s.len, M.size[i] + M.size[i + 1]);
+            mem_unref(s.ref);
+        }
+    }
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void check_times(log_t *log)
+{
+    int64_t q;
+
+    for (q = 900; q <= ts_step((int)M.n) + 20; q += 3) {
+        int64_t found = -7, want = -1, got;
+        size_t k;
+        for (k = 0; k < M.n; k++)
+            if (M.ts[k] >= q && M.last[k] >= log_start_offset(log)) {
+                want = ST_MAX(M.base[k], log_start_offset(log));
+                break;
+            }
+        got = log_offset_for_time(log, q, &found);
+        assert_int_equal(got, want);
+        if (want >= 0)
+            assert_int_equal(found, M.ts[k]);
+    }
+}
+
+static void test_offset_for_time(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+
+    (void)state;
+    append_n(log, 100, 7, recs_var, vsize_var, ts_step);
+    append_n(log, 100, 3, recs_var, vsize_var, ts_step);
+    assert_true(log_segment_count(log) > 3);
+    check_times(log);
+    log_close(log);
+    log = open_log(&c, false);
+    check_times(log);
+    assert_int_equal(log_delete_records(log, M.base[57] + 1), 0);
+    check_times(log);
+    log_close(log);
+}
+
+static void corrupt_file(const char *path, off_t pos, uint8_t xor)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &b, 1, pos), 1);
+    b ^= xor;
+    assert_int_equal(pwrite(fd, &b, 1, pos), 1);
+    close(fd);
+}
+
+/* Builds a log of one segment, closes it, lets `damage` hurt the .log,
+ * reopens with the given recovery mode and checks that the log ends at
+ * the last good batch and takes appends at the right offset. */
+static void torn_case(void (*damage)(const char *path), bool recover,
+                      size_t keep)
+{
+    log_config_t c = small_cfg();
+    char path[512];
+    log_t *log;
+
+    c.segment_bytes = 1 << 20;
+    log = open_log(&c, false);
+    append_n(log, 40, 5, recs_var, vsize_var, ts_step);
+    log_close(log);
+    seg_name(path, sizeof(path), 0, ".log");
+    damage(path);
+    log = open_log(&c, recover);
+    model_truncate(keep);
+    assert_int_equal(log_end_offset(log), M.next);
+    assert_int_equal(file_size(path), (off_t)M.len);
+    check_every_offset(log);
+    append_n(log, 5, 2, recs_var, vsize_var, ts_step);
+    check_every_offset(log);
+    log_close(log);
+    log = open_log(&c, false);
+    assert_int_equal(log_end_offset(log), M.next);
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void cut_mid_batch(const char *path)
+{
+    assert_int_equal(truncate(path, (off_t)(M.pos[39] + M.size[39] / 2)), 0);
+}
+static void cut_mid_header(const char *path)
+{
+    assert_int_equal(truncate(path, (off_t)(M.pos[39] + 30)), 0);
+}
+static void add_garbage(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    uint8_t junk[777];
+    size_t i;
+    for (i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 131 + 7);
+    assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(fd);
+}
+static void add_zeros(const char *path)
+{
+    assert_int_equal(truncate(path, (off_t)M.len + 4096), 0);
+}
+static void flip_last_crc(const char *path)
+{
+    corrupt_file(path, (off_t)(M.pos[39] + M.size[39] - 1), 0x10);
+}
+static void flip_crc_field(const char *path)
+{
+    corrupt_file(path, (off_t)(M.pos[38] + LOG_BATCH_OFF_CRC + 2), 0x01);
+}
+
+static void test_recover_torn(void **state)
+{
+    (void)state;
+    torn_case(cut_mid_batch, true, 39);
+}
+static void test_recover_torn_header(void **state)
+{
+    (void)state;
+    torn_case(cut_mid_header, true, 39);
+}
+static void test_recover_garbage(void **state)
+{
+    (void)state;
+    torn_case(add_garbage, true, 40);
+}
+static void test_recover_zeros(void **state)
+{
+    (void)state;
+    torn_case(add_zeros, true, 40);
+}
+static void test_recover_crc(void **state)
+{
+    (void)state;
+    torn_case(flip_last_crc, true, 39);
+}
+static void test_recover_crc_field(void **state)
+{
+    (void)state;
+    torn_case(flip_crc_field, true, 38);
+}
+/* Without recovery, the structural check of the tail still cuts a tear. */
+static void test_clean_open_torn(void **state)
+{
+    (void)state;
+    torn_case(cut_mid_batch, false, 39);
+}
+static void test_clean_open_garbage(void **state)
+{
+    (void)state;
+    torn_case(add_zeros, false, 40);
+}
+
+/* A crash (the files as a kill -9 leaves them: no index for the active
+ * segment, no checkpoint) is simulated by copying the directory of a log
+ * that is still open. */
+static void test_recover_crash_copy(void **state)
+{
+    log_config_t c = small_cfg();
+    char cmd[1024], copy[320];
+    log_t *log = open_log(&c, false), *log2;
+
+    (void)state;
+    append_n(log, 150, 4, recs_var, vsize_var, ts_step);
+    snprintf(copy, sizeof(copy), "%s/copy-0", tmpdir);
+    snprintf(cmd, sizeof(cmd), "cp -r %s %s", pdir, copy);
+    assert_int_equal(system(cmd), 0);
+    log_close(log);
+    log_destroy(open_log(&c, false));
+    assert_int_equal(rename(copy, pdir), 0);
+    log2 = open_log(&c, true);
+    assert_int_equal(log_end_offset(log2), M.next);
+    check_every_offset(log2);
+    check_times(log2);
+    log_close(log2);
+}
+
+/* Damage in a sealed segment found by a full recovery cuts the log there
+ * and drops the segments after it. */
+static void test_recover_middle_segment(void **state)
+{
+    log_config_t c = small_cfg();
+    char path[512];
+    log_t *log = open_log(&c, false);
+    size_t k, nsegs;
+
+    (void)state;
+    append_n(log, 120, 4, recs_var, vsize_var, ts_step);
+    nsegs = log_segment_count(log);
+    assert_true(nsegs > 5);
+    log_close(log);
+    /* The 3rd segment begins at the first batch whose file exists after
+     * the first two; damage its second batch. */
+    for (k = 1; !seg_file_exists(M.base[k]); k++)
+        ;
+    for (k = k + 1; !seg_file_exists(M.base[k]); k++)
+        ;
+    seg_name(path, sizeof(path), M.base[k], ".log");
+    corrupt_file(path, (off_t)(M.pos[k + 1] - M.pos[k] + 70), 0xff);
+    snprintf(path, sizeof(path), "%s/strata-checkpoint", pdir);
+    assert_int_equal(unlink(path), 0);
+    log = open_log(&c, true);
+    model_truncate(k + 1);
+    assert_int_equal(log_end_offset(log), M.next);
+    assert_int_equal(log_segment_count(log), 3);
+    check_every_offset(log);
+    append_n(log, 30, 4, recs_var, vsize_var, ts_step);
+    check_every_offset(log);
+    log_close(log);
+}
+
+/* A lost or wrong index is rebuilt from the .log. */
+static void test_bad_index(void **state)
+{
+    log_config_t c = small_cfg();
+    char path[512];
+    log_t *log;
+    int fd;
+
+    (void)state;
+    c.segment_bytes = 1 << 20;
+    log = open_log(&c, false);
+    append_n(log, 200, 4, recs_var, vsize_var, ts_step);
+    log_close(log);
+    seg_name(path, sizeof(path), 0, ".index");
+    fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, "\0\0\0\x05\0\0\0\x07", 8, 8 * 3), 8);
+    close(fd);
+    log = open_log(&c, false);
+    check_every_offset(log);
+    log_close(log);
+    check_index_file(0);
+    assert_int_equal(unlink(path), 0);
+    seg_name(path, sizeof(path), 0, ".timeindex");
+    assert_int_equal(unlink(path), 0);
+    log = open_log(&c, false);
+    check_every_offset(log);
+    check_times(log);
+    log_close(log);
+    check_index_file(0);
+}
+
+static void *sync_thread(void *arg)
+{
+    return (void *)(intptr_t)log_sync_run(arg);
+}
+
+static void test_sync_thread(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+    log_sync_t *s;
+    pthread_t th;
+    void *ret;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 5; i++) {
+        int64_t covered;
+        append_n(log, 10, 3, recs_var, vsize_var, ts_step);
+        covered = log_end_offset(log);
+        s = log_sync_prepare(log);
+        assert_non_null(s);
+        assert_true(log_sync_pending(log));
+        /* Appends may continue while the sync runs. */
+        append_n(log, 3, 1, recs_var, vsize_var, ts_step);
+        assert_int_equal(pthread_create(&th, NULL, sync_thread, s), 0);
+        assert_int_equal(pthread_join(th, &ret), 0);
+        assert_int_equal((intptr_t)ret, 0);
+        assert_int_equal(log_sync_finish(log, s), covered);
+        assert_false(log_sync_pending(log));
+    }
+    s = log_sync_prepare(log);
+    assert_non_null(s);
+    assert_int_equal(log_sync_run(s), 0);
+    assert_int_equal(log_sync_finish(log, s), M.next);
+    assert_int_equal(log_durable_offset(log), M.next);
+    assert_null(log_sync_prepare(log));
+    log_close(log);
+}
+
+static void test_retention_bytes(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    int64_t start, total;
+    size_t before;
+    log_slice_t s;
+    int n;
+
+    (void)state;
+    c.retention_bytes = 10000;
+    log = open_log(&c, false);
+    append_n(log, 150, 5, recs_var, vsize_var, ts_step);
+    before = log_segment_count(log);
+    n = log_retention_run(log, 0);
+    assert_true(n > 0);
+    assert_int_equal(log_segment_count(log), before - (size_t)n);
+    total = log_size_bytes(log);
+    assert_true(total >= 10000);
+    start = log_start_offset(log);
+    assert_true(start > 0);
+    assert_false(seg_file_exists(0));
+    assert_true(seg_file_exists(start));
+    assert_int_equal(log_read(log, start - 1, 100, &s), -ERANGE);
+    check_every_offset(log);
+    assert_int_equal(log_retention_run(log, 0), 0);
+    log_close(log);
+    /* The start offset survives a restart, clean or not. */
+    log = open_log(&c, false);
+    assert_int_equal(log_start_offset(log), start);
+    check_every_offset(log);
+    log_close(log);
+    log = open_log(&c, true);
+    assert_int_equal(log_start_offset(log), start);
+    log_close(log);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int64_t ts_old(int i)
+{
+    return now_ms() - 3 * 3600 * 1000 + i;
+}
+static int64_t ts_now(int i)
+{
+    return now_ms() + i;
+}
+
+static void test_retention_time(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    size_t segs_old;
+    int n;
+
+    (void)state;
+    c.retention_ms = 3600 * 1000;
+    log = open_log(&c, false);
+    append_n(log, 60, 4, recs_var, vsize_var, ts_old);
+    segs_old = log_segment_count(log);
+    append_n(log, 60, 4, recs_var, vsize_var, ts_now);
+    /* Segments holding only old batches go; the one holding the last old
+     * batches may also hold new ones. */
+    n = log_retention_run(log, now_ms());
+    assert_true(n == (int)segs_old - 1 || n == (int)segs_old);
+    /* The segment holding both old and new batches stays. */
+    assert_true(log_start_offset(log) > 0);
+    check_every_offset(log);
+    log_close(log);
+    /* Everything is old by then; the active segment stays. */
+    log = open_log(&c, false);
+    n = log_retention_run(log, now_ms() + 10 * 3600 * 1000);
+    assert_true(n > 0);
+    assert_int_equal(log_segment_count(log), 1);
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void test_delete_records(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+    int64_t mid;
+    log_slice_t s;
+
+    (void)state;
+    append_n(log, 100, 4, recs_var, vsize_var, ts_step);
+    mid = M.base[50] + 1;
+    assert_int_equal(log_delete_records(log, M.next + 1), -ERANGE);
+    assert_int_equal(log_delete_records(log, mid), 0);
+    assert_int_equal(log_start_offset(log), mid);
+    assert_int_equal(log_read(log, mid - 1, 100, &s), -ERANGE);
+    check_read(log, mid, 100);
+    assert_int_equal(log_delete_records(log, 3), 0);
+    assert_int_equal(log_start_offset(log), mid);
+    log_close(log);
+    log = open_log(&c, false);
+    assert_int_equal(log_start_offset(log), mid);
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void test_slice_outlives_destroy(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+    log_slice_t s, s2;
+    uint8_t *buf;
+
+    (void)state;
+    append_n(log, 50, 4, recs_var, vsize_var, ts_step);
+    assert_int_equal(log_read(log, 0, 1 << 20, &s), 0);
+    assert_int_equal(log_read(log, M.last[M.n - 1], 1 << 20, &s2), 0);
+    assert_int_equal(log_destroy(log), 0);
+    assert_int_equal(access(pdir, F_OK), -1);
+    buf = malloc(s.len);
+    assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
+    assert_memory_equal(buf, M.bytes, s.len);
+    free(buf);
+    mem_unref(s.ref);
+    buf = malloc(s2.len);
+    assert_int_equal(pread(s2.fd, buf, s2.len, s2.pos), (ssize_t)s2.len);
+    free(buf);
+    mem_unref(s2.ref);
+}
+
+/* A write that fails half way (file size limit) leaves the log as it was,
+ * and appends work again afterwards. */
+static void test_append_failure(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    struct rlimit old, lim;
+    char path[512];
+    uint8_t *blob;
+    size_t len = 0;
+    struct iovec iov;
+    int64_t end, first;
+    size_t nsegs;
+    int i;
+
+    (void)state;
+    c.segment_bytes = 20000;
+    log = open_log(&c, false);
+    append_n(log, 10, 2, recs_var, vsize_var, ts_step);
+    end = log_end_offset(log);
+    nsegs = log_segment_count(log);
+    seg_name(path, sizeof(path), 0, ".log");
+
+    blob = malloc(100 * batch_bound(3, 400));
+    for (i = 0; i < 100; i++)
+        len += build_batch(blob + len, 3, 400, 5);
+    first = log_assign_offsets(log, blob, len);
+    assert_int_equal(first, end);
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)file_size(path) + 1000;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    iov = (struct iovec){blob, len};
+    assert_int_equal(log_append(log, &iov, 1), -EFBIG);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(log_end_offset(log), end);
+    assert_int_equal(log_next_offset(log), end);
+    assert_int_equal(log_segment_count(log), nsegs);
+    assert_int_equal(file_size(path), (off_t)M.len);
+    check_every_offset(log);
+    /* Offsets are assigned again; the same bytes then go through. */
+    assert_int_equal(log_assign_offsets(log, blob, len), end);
+    assert_int_equal(log_append(log, &iov, 1), 0);
+    for (i = 0, len = 0; i < 100; i++) {
+        size_t sz = (size_t)log_batch_size(blob + len);
+        model_add(blob + len, sz);
+        len += sz;
+    }
+    assert_int_equal(log_end_offset(log), M.next);
+    assert_true(log_segment_count(log) > nsegs);
+    check_every_offset(log);
+    free(blob);
+    log_close(log);
+}
+
+static void test_roll_ms(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    struct timespec d = {0, 400 * 1000000};
+
+    (void)state;
+    c.segment_bytes = 1 << 20;
+    c.roll_ms = 300;
+    log = open_log(&c, false);
+    append_n(log, 3, 3, recs_var, vsize_var, ts_step);
+    append_n(log, 3, 3, recs_var, vsize_var, ts_step);
+    assert_int_equal(log_segment_count(log), 1);
+    nanosleep(&d, NULL);
+    append_n(log, 3, 3, recs_var, vsize_var, ts_step);
+    assert_int_equal(log_segment_count(log), 2);
+    assert_true(seg_file_exists(M.base[6]));
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void test_index_full_rolls(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+
+    (void)state;
+    c.segment_bytes = 1 << 20;
+    c.index_interval_bytes = 0; /* an entry for every batch but the first */
+    c.index_max_bytes = 8 * 10;
+    log = open_log(&c, false);
+    append_n(log, 5, 1, recs_var, vsize_var, ts_step);
+    append_n(log, 5, 1, recs_var, vsize_var, ts_step);
+    append_n(log, 5, 1, recs_var, vsize_var, ts_step);
+    assert_int_equal(log_segment_count(log), 3);
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void test_clean_marker(void **state)
+{
+    (void)state;
+    assert_false(log_dir_was_clean(tmpdir));
+    assert_int_equal(log_dir_mark_clean(tmpdir, true), 0);
+    assert_true(log_dir_was_clean(tmpdir));
+    assert_int_equal(log_dir_mark_clean(tmpdir, false), 0);
+    assert_false(log_dir_was_clean(tmpdir));
+    assert_int_equal(log_dir_mark_clean(tmpdir, false), 0);
+}
+
+/* Start-up cost with many small partitions, reopened after a clean
+ * close; the bound is loose for slow CI machines, the time is printed. */
+static void test_open_many(void **state)
+{
+    enum { N = 1000 };
+    log_config_t c;
+    log_t **logs = calloc(N, sizeof(*logs));
+    uint8_t b[512];
+    size_t len = build_batch(b, 2, 100, 5);
+    char dir[400];
+    uint64_t t0, t1;
+    int i;
+
+    (void)state;
+    log_config_default(&c);
+    for (i = 0; i < N; i++) {
+        struct iovec iov = {b, len};
+        snprintf(dir, sizeof(dir), "%s/t-%d", tmpdir, i);
+        assert_int_equal(log_open(dir, &c, false, &logs[i]), 0);
+        log_assign_offsets(logs[i], b, len);
+        assert_int_equal(log_append(logs[i], &iov, 1), 0);
+    }
+    for (i = 0; i < N; i++)
+        log_close(logs[i]);
+    t0 = st_now_ns();
+    for (i = 0; i < N; i++) {
+        snprintf(dir, sizeof(dir), "%s/t-%d", tmpdir, i);
+        assert_int_equal(log_open(dir, &c, false, &logs[i]), 0);
+        assert_int_equal(log_end_offset(logs[i]), 2);
+    }
+    t1 = st_now_ns();
+    fprintf(stderr, "# clean open of %d partitions: %.1f ms\n", N,
+            (double)(t1 - t0) / 1e6);
+    assert_true(t1 - t0 < 2000000000ull);
+    for (i = 0; i < N; i++)
+        log_close(logs[i]);
+    free(logs);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_empty),
+        T(test_append_read_roll),
+        T(test_kip74),
+        T(test_offset_for_time),
+        T(test_recover_torn),
+        T(test_recover_torn_header),
+        T(test_recover_garbage),
+        T(test_recover_zeros),
+        T(test_recover_crc),
+        T(test_recover_crc_field),
+        T(test_clean_open_torn),
+        T(test_clean_open_garbage),
+        T(test_recover_crash_copy),
+        T(test_recover_middle_segment),
+        T(test_bad_index),
+        T(test_sync_thread),
+        T(test_retention_bytes),
+        T(test_retention_time),
+        T(test_delete_records),
+        T(test_slice_outlives_destroy),
+        T(test_append_failure),
+        T(test_roll_ms),
+        T(test_index_full_rolls),
+        T(test_clean_marker),
+        T(test_open_many),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
