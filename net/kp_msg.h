@@ -1,0 +1,427 @@
+/* Kafka API messages: keys, error codes, and for each API Strata speaks the
+ * request and response as C structs with a decode and an encode function
+ * for each direction (the broker decodes requests and encodes responses;
+ * the load client and the tests do the reverse, which also gives every
+ * message an encode→decode round trip).
+ *
+ * Field names keep the schemas' CamelCase so they grep against the JSON
+ * schemas in shared/reference/kafka/message/. Fields that a version does
+ * not carry are ignored when encoding and set to the schema default when
+ * decoding. Arrays and strings produced by decode point into the request
+ * buffer or into `pool` and live as long as both.
+ *
+ * decode returns 0, or the reader's error (KP_ETRUNC, KP_EINVAL, KP_ENOMEM)
+ * for a malformed message; the whole message is decoded before anything
+ * acts on it. A version outside the range in the API's banner below is
+ * KP_EINVAL. On error *out is partly filled and must not be used. decode
+ * stops at the end of the message and leaves any trailing bytes in rd:
+ * whether they are an error is the caller's call (kp_rd_left). Arrays are
+ * allocated from `pool` (its limit caps the memory one request can take:
+ * failure is KP_ENOMEM; NULL pool = no allocation allowed).
+ *
+ * encode asserts that the version is in range (the dispatcher refuses the
+ * others first) and records allocation failure in w->err. It writes the
+ * body only: the header comes from kp_wr_resp_hdr / kp_wr_req_hdr. */
+#ifndef STRATA_KP_MSG_H
+#define STRATA_KP_MSG_H
+
+#include "net/kp.h"
+
+/* ---- API keys ---- */
+enum kp_api_key {
+    KP_API_Produce = 0,
+    KP_API_Fetch = 1,
+    KP_API_ListOffsets = 2,
+    KP_API_Metadata = 3,
+    KP_API_OffsetCommit = 8,
+    KP_API_OffsetFetch = 9,
+    KP_API_FindCoordinator = 10,
+    KP_API_JoinGroup = 11,
+    KP_API_Heartbeat = 12,
+    KP_API_LeaveGroup = 13,
+    KP_API_SyncGroup = 14,
+    KP_API_DescribeGroups = 15,
+    KP_API_ListGroups = 16,
+    KP_API_ApiVersions = 18,
+    KP_API_CreateTopics = 19,
+    KP_API_DeleteTopics = 20,
+    KP_API_DeleteRecords = 21,
+    KP_API_InitProducerId = 22,
+    KP_API_DescribeConfigs = 32,
+    KP_API_AlterConfigs = 33,
+    KP_API_DescribeLogDirs = 35,
+    KP_API_CreatePartitions = 37,
+    KP_API_DeleteGroups = 42,
+    KP_API_IncrementalAlterConfigs = 44,
+    KP_API_OffsetDelete = 47,
+    KP_API_DescribeCluster = 60,
+};
+
+/* Name of an API key ("Produce"), or NULL if unknown to the codec. */
+const char *kp_api_name(int api_key);
+/* First flexible version of an API per the Kafka schemas (a protocol fact,
+ * independent of what the broker advertises); -1 if never flexible or
+ * unknown. */
+int kp_api_flex_min(int api_key);
+static inline bool kp_api_is_flex(int api_key, int version)
+{
+    int f = kp_api_flex_min(api_key);
+    return f >= 0 && version >= f;
+}
+
+/* ---- error codes (Kafka's numbering) ---- */
+typedef int16_t kp_err_t;
+enum {
+    KP_ERR_UNKNOWN_SERVER_ERROR = -1,
+    KP_ERR_NONE = 0,
+    KP_ERR_OFFSET_OUT_OF_RANGE = 1,
+    KP_ERR_CORRUPT_MESSAGE = 2,
+    KP_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KP_ERR_INVALID_FETCH_SIZE = 4,
+    KP_ERR_LEADER_NOT_AVAILABLE = 5,
+    KP_ERR_NOT_LEADER_OR_FOLLOWER = 6,
+    KP_ERR_REQUEST_TIMED_OUT = 7,
+    KP_ERR_MESSAGE_TOO_LARGE = 10,
+    KP_ERR_COORDINATOR_LOAD_IN_PROGRESS = 14,
+    KP_ERR_COORDINATOR_NOT_AVAILABLE = 15,
+    KP_ERR_NOT_COORDINATOR = 16,
+    KP_ERR_INVALID_TOPIC_EXCEPTION = 17,
+    KP_ERR_RECORD_LIST_TOO_LARGE = 18,
+    KP_ERR_NOT_ENOUGH_REPLICAS = 19,
+    KP_ERR_INVALID_REQUIRED_ACKS = 21,
+    KP_ERR_ILLEGAL_GENERATION = 22,
+    KP_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
+    KP_ERR_INVALID_GROUP_ID = 24,
+    KP_ERR_UNKNOWN_MEMBER_ID = 25,
+    KP_ERR_INVALID_SESSION_TIMEOUT = 26,
+    KP_ERR_REBALANCE_IN_PROGRESS = 27,
+    KP_ERR_INVALID_COMMIT_OFFSET_SIZE = 28,
+    KP_ERR_TOPIC_AUTHORIZATION_FAILED = 29,
+    KP_ERR_UNSUPPORTED_VERSION = 35,
+    KP_ERR_TOPIC_ALREADY_EXISTS = 36,
+    KP_ERR_INVALID_PARTITIONS = 37,
+    KP_ERR_INVALID_REPLICATION_FACTOR = 38,
+    KP_ERR_INVALID_REPLICA_ASSIGNMENT = 39,
+    KP_ERR_INVALID_CONFIG = 40,
+    KP_ERR_NOT_CONTROLLER = 41,
+    KP_ERR_INVALID_REQUEST = 42,
+    KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    KP_ERR_POLICY_VIOLATION = 44,
+    KP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    KP_ERR_DUPLICATE_SEQUENCE_NUMBER = 46,
+    KP_ERR_INVALID_PRODUCER_EPOCH = 47,
+    KP_ERR_INVALID_TIMESTAMP = 32,
+    KP_ERR_TOPIC_DELETION_DISABLED = 73,
+    KP_ERR_KAFKA_STORAGE_ERROR = 56,
+    KP_ERR_FETCH_SESSION_ID_NOT_FOUND = 70,
+    KP_ERR_INVALID_FETCH_SESSION_EPOCH = 71,
+    KP_ERR_UNKNOWN_LEADER_EPOCH = 75,
+    KP_ERR_MEMBER_ID_REQUIRED = 79,
+    KP_ERR_GROUP_ID_NOT_FOUND = 69,
+    KP_ERR_NON_EMPTY_GROUP = 68,
+};
+const char *kp_err_name(kp_err_t err); /* "CORRUPT_MESSAGE"; "?" unknown */
+
+/* Records field (Produce request, Fetch response): memory, or for an
+ * encoded Fetch response a file range (p == NULL, fd >= 0). len -1 = null.
+ * ref, when set, keeps the bytes alive; encode takes its own reference.
+ * Encoding: memory with a ref is spliced into the writer (zero-copy),
+ * memory without a ref is copied, a file range is spliced for sendfile;
+ * len 0 writes empty records whatever p/fd are. Decoding gives a view into
+ * the reader's buffer (fd -1, off 0, ref NULL). */
+typedef struct kp_records {
+    const uint8_t *p;
+    int32_t len;
+    int fd;
+    off_t off;
+    mem_ref_t *ref;
+} kp_records_t;
+
+/* ================= ApiVersions (18), v0-3 ================= */
+typedef struct kp_ApiVersionsRequest {
+    kp_str_t ClientSoftwareName; /* v3+ */
+    kp_str_t ClientSoftwareVersion;
+} kp_ApiVersionsRequest_t;
+
+typedef struct kp_ApiVersion {
+    int16_t ApiKey, MinVersion, MaxVersion;
+} kp_ApiVersion_t;
+
+typedef struct kp_ApiVersionsResponse {
+    kp_err_t ErrorCode;
+    int32_t n_ApiKeys;
+    kp_ApiVersion_t *ApiKeys;
+    int32_t ThrottleTimeMs; /* v1+ */
+} kp_ApiVersionsResponse_t;
+
+/* ================= Metadata (3), v0-7 ================= */
+typedef struct kp_MetadataRequest {
+    int32_t n_Topics; /* -1 = null = all topics (v1+); v0: 0 = all */
+    kp_str_t *Topics;
+    bool AllowAutoTopicCreation; /* v4+, default true */
+} kp_MetadataRequest_t;
+
+typedef struct kp_MetadataBroker {
+    int32_t NodeId;
+    kp_str_t Host;
+    int32_t Port;
+    kp_str_t Rack; /* v1+, nullable */
+} kp_MetadataBroker_t;
+
+typedef struct kp_MetadataPartition {
+    kp_err_t ErrorCode;
+    int32_t PartitionIndex;
+    int32_t LeaderId;
+    int32_t LeaderEpoch; /* v7+ */
+    int32_t n_ReplicaNodes;
+    int32_t *ReplicaNodes;
+    int32_t n_IsrNodes;
+    int32_t *IsrNodes;
+    int32_t n_OfflineReplicas; /* v5+ */
+    int32_t *OfflineReplicas;
+} kp_MetadataPartition_t;
+
+typedef struct kp_MetadataTopic {
+    kp_err_t ErrorCode;
+    kp_str_t Name;
+    bool IsInternal; /* v1+ */
+    int32_t n_Partitions;
+    kp_MetadataPartition_t *Partitions;
+} kp_MetadataTopic_t;
+
+typedef struct kp_MetadataResponse {
+    int32_t ThrottleTimeMs; /* v3+ */
+    int32_t n_Brokers;
+    kp_MetadataBroker_t *Brokers;
+    kp_str_t ClusterId;   /* v2+, nullable */
+    int32_t ControllerId; /* v1+ */
+    int32_t n_Topics;
+    kp_MetadataTopic_t *Topics;
+} kp_MetadataResponse_t;
+
+/* ================= Produce (0), v3-7 ================= */
+typedef struct kp_ProducePartition {
+    int32_t Index;
+    kp_records_t Records; /* memory only when decoded */
+} kp_ProducePartition_t;
+
+typedef struct kp_ProduceTopic {
+    kp_str_t Name;
+    int32_t n_PartitionData;
+    kp_ProducePartition_t *PartitionData;
+} kp_ProduceTopic_t;
+
+typedef struct kp_ProduceRequest {
+    kp_str_t TransactionalId; /* v3+, nullable */
+    int16_t Acks;
+    int32_t TimeoutMs;
+    int32_t n_TopicData;
+    kp_ProduceTopic_t *TopicData;
+} kp_ProduceRequest_t;
+
+typedef struct kp_ProducePartitionResponse {
+    int32_t Index;
+    kp_err_t ErrorCode;
+    int64_t BaseOffset;
+    int64_t LogAppendTimeMs; /* v2+, -1 */
+    int64_t LogStartOffset;  /* v5+, -1 */
+} kp_ProducePartitionResponse_t;
+
+typedef struct kp_ProduceTopicResponse {
+    kp_str_t Name;
+    int32_t n_PartitionResponses;
+    kp_ProducePartitionResponse_t *PartitionResponses;
+} kp_ProduceTopicResponse_t;
+
+typedef struct kp_ProduceResponse {
+    int32_t n_Responses;
+    kp_ProduceTopicResponse_t *Responses;
+    int32_t ThrottleTimeMs; /* v1+ */
+} kp_ProduceResponse_t;
+
+/* ================= Fetch (1), v4-11 ================= */
+typedef struct kp_FetchPartition {
+    int32_t Partition;
+    int32_t CurrentLeaderEpoch; /* v9+, -1 */
+    int64_t FetchOffset;
+    int64_t LogStartOffset; /* v5+, -1 */
+    int32_t PartitionMaxBytes;
+} kp_FetchPartition_t;
+
+typedef struct kp_FetchTopic {
+    kp_str_t Topic;
+    int32_t n_Partitions;
+    kp_FetchPartition_t *Partitions;
+} kp_FetchTopic_t;
+
+typedef struct kp_ForgottenTopic {
+    kp_str_t Topic;
+    int32_t n_Partitions;
+    int32_t *Partitions;
+} kp_ForgottenTopic_t;
+
+typedef struct kp_FetchRequest {
+    int32_t ReplicaId;
+    int32_t MaxWaitMs;
+    int32_t MinBytes;
+    int32_t MaxBytes;      /* v3+, default 0x7fffffff */
+    int8_t IsolationLevel; /* v4+ */
+    int32_t SessionId;     /* v7+, 0 */
+    int32_t SessionEpoch;  /* v7+, -1 */
+    int32_t n_Topics;
+    kp_FetchTopic_t *Topics;
+    int32_t n_ForgottenTopicsData; /* v7+ */
+    kp_ForgottenTopic_t *ForgottenTopicsData;
+    kp_str_t RackId; /* v11+ */
+} kp_FetchRequest_t;
+
+typedef struct kp_AbortedTransaction {
+    int64_t ProducerId, FirstOffset;
+} kp_AbortedTransaction_t;
+
+typedef struct kp_FetchPartitionResponse {
+    int32_t PartitionIndex;
+    kp_err_t ErrorCode;
+    int64_t HighWatermark;
+    int64_t LastStableOffset;      /* v4+, -1 */
+    int64_t LogStartOffset;        /* v5+, -1 */
+    int32_t n_AbortedTransactions; /* v4+, -1 = null */
+    kp_AbortedTransaction_t *AbortedTransactions;
+    int32_t PreferredReadReplica; /* v11+, -1 */
+    kp_records_t Records;
+} kp_FetchPartitionResponse_t;
+
+typedef struct kp_FetchTopicResponse {
+    kp_str_t Topic;
+    int32_t n_Partitions;
+    kp_FetchPartitionResponse_t *Partitions;
+} kp_FetchTopicResponse_t;
+
+typedef struct kp_FetchResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    kp_err_t ErrorCode;     /* v7+ */
+    int32_t SessionId;      /* v7+ */
+    int32_t n_Responses;
+    kp_FetchTopicResponse_t *Responses;
+} kp_FetchResponse_t;
+
+/* ================= ListOffsets (2), v0-3 ================= */
+typedef struct kp_ListOffsetsPartition {
+    int32_t PartitionIndex;
+    int64_t Timestamp;     /* -1 latest, -2 earliest, else ms */
+    int32_t MaxNumOffsets; /* v0 only, default 1 */
+} kp_ListOffsetsPartition_t;
+
+typedef struct kp_ListOffsetsTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_ListOffsetsPartition_t *Partitions;
+} kp_ListOffsetsTopic_t;
+
+typedef struct kp_ListOffsetsRequest {
+    int32_t ReplicaId;
+    int8_t IsolationLevel; /* v2+ */
+    int32_t n_Topics;
+    kp_ListOffsetsTopic_t *Topics;
+} kp_ListOffsetsRequest_t;
+
+typedef struct kp_ListOffsetsPartitionResponse {
+    int32_t PartitionIndex;
+    kp_err_t ErrorCode;
+    int32_t n_OldStyleOffsets; /* v0 only */
+    int64_t *OldStyleOffsets;
+    int64_t Timestamp; /* v1+, -1 */
+    int64_t Offset;    /* v1+, -1 */
+} kp_ListOffsetsPartitionResponse_t;
+
+typedef struct kp_ListOffsetsTopicResponse {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_ListOffsetsPartitionResponse_t *Partitions;
+} kp_ListOffsetsTopicResponse_t;
+
+typedef struct kp_ListOffsetsResponse {
+    int32_t ThrottleTimeMs; /* v2+ */
+    int32_t n_Topics;
+    kp_ListOffsetsTopicResponse_t *Topics;
+} kp_ListOffsetsResponse_t;
+
+/* ================= CreateTopics (19), v0-4 ================= */
+typedef struct kp_CreatableReplicaAssignment {
+    int32_t PartitionIndex;
+    int32_t n_BrokerIds;
+    int32_t *BrokerIds;
+} kp_CreatableReplicaAssignment_t;
+
+typedef struct kp_CreatableTopicConfig {
+    kp_str_t Name;
+    kp_str_t Value; /* nullable */
+} kp_CreatableTopicConfig_t;
+
+typedef struct kp_CreatableTopic {
+    kp_str_t Name;
+    int32_t NumPartitions;     /* -1 = broker default (v4+ semantics) */
+    int16_t ReplicationFactor; /* -1 = broker default */
+    int32_t n_Assignments;
+    kp_CreatableReplicaAssignment_t *Assignments;
+    int32_t n_Configs;
+    kp_CreatableTopicConfig_t *Configs;
+} kp_CreatableTopic_t;
+
+typedef struct kp_CreateTopicsRequest {
+    int32_t n_Topics;
+    kp_CreatableTopic_t *Topics;
+    int32_t timeoutMs;
+    bool validateOnly; /* v1+ */
+} kp_CreateTopicsRequest_t;
+
+typedef struct kp_CreatableTopicResult {
+    kp_str_t Name;
+    kp_err_t ErrorCode;
+    kp_str_t ErrorMessage; /* v1+, nullable; decoded as null at v0 */
+} kp_CreatableTopicResult_t;
+
+typedef struct kp_CreateTopicsResponse {
+    int32_t ThrottleTimeMs; /* v2+ */
+    int32_t n_Topics;
+    kp_CreatableTopicResult_t *Topics;
+} kp_CreateTopicsResponse_t;
+
+/* ================= DeleteTopics (20), v0-3 ================= */
+typedef struct kp_DeleteTopicsRequest {
+    int32_t n_TopicNames;
+    kp_str_t *TopicNames;
+    int32_t TimeoutMs;
+} kp_DeleteTopicsRequest_t;
+
+typedef struct kp_DeletableTopicResult {
+    kp_str_t Name;
+    kp_err_t ErrorCode;
+} kp_DeletableTopicResult_t;
+
+typedef struct kp_DeleteTopicsResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    int32_t n_Responses;
+    kp_DeletableTopicResult_t *Responses;
+} kp_DeleteTopicsResponse_t;
+
+/* ---- codec functions: one quadruple per API ---- */
+#define KP_MSG_DECLARE(Api)                                                    \
+    int kp_##Api##Request_decode(kp_rd_t *rd, int version, mem_pool_t *pool,   \
+                                 kp_##Api##Request_t *out);                    \
+    void kp_##Api##Request_encode(kp_wr_t *w, int version,                     \
+                                  const kp_##Api##Request_t *m);               \
+    int kp_##Api##Response_decode(kp_rd_t *rd, int version, mem_pool_t *pool,  \
+                                  kp_##Api##Response_t *out);                  \
+    void kp_##Api##Response_encode(kp_wr_t *w, int version,                    \
+                                   const kp_##Api##Response_t *m);
+
+KP_MSG_DECLARE(ApiVersions)
+KP_MSG_DECLARE(Metadata)
+KP_MSG_DECLARE(Produce)
+KP_MSG_DECLARE(Fetch)
+KP_MSG_DECLARE(ListOffsets)
+KP_MSG_DECLARE(CreateTopics)
+KP_MSG_DECLARE(DeleteTopics)
+
+#endif
