@@ -1,0 +1,261 @@
+/* Broker internals shared by the brk_*.c files.
+ *
+ * Ownership: the topic list is an immutable, refcounted snapshot. Shard 0
+ * is the controller: it alone changes topics (create, delete, auto-create),
+ * writes the metadata log, and sends each shard the new snapshot; a change
+ * is answered only after every shard has applied it, so a client that saw
+ * a topic created can use it on any connection at once.
+ *
+ * Each partition is owned by one shard (brk_owner()). Work on a partition
+ * travels as a brk_pop ("partition operation") from the shard that holds
+ * the request to the owner and back, through net_post(); with one shard or
+ * a local partition it runs in place. A request counts its outstanding ops
+ * and finishes when the count drops to zero. */
+#ifndef STRATA_BRK_H
+#define STRATA_BRK_H
+
+#include "alloc/mem.h"
+#include "alloc/st.h"
+#include "broker/brk_config.h"
+#include "net/kp_msg.h"
+#include "net/net.h"
+#include "storage/log.h"
+
+#include <stdatomic.h>
+
+typedef struct brk brk_t;
+typedef struct brk_shard brk_shard_t;
+typedef struct brk_rq brk_rq_t;
+typedef struct brk_pop brk_pop_t;
+typedef struct brk_part brk_part_t;
+
+/* ---- topics ---- */
+
+typedef struct brk_topic {
+    char *name;
+    size_t name_len;
+    int32_t nparts;
+    uint64_t id; /* unique for the life of the data dir */
+    brk_topic_config_t cfg;
+} brk_topic_t;
+
+typedef struct brk_topics {
+    mem_ref_t ref;
+    uint64_t version;
+    int32_t n;
+    brk_topic_t *topics; /* sorted by name */
+} brk_topics_t;
+
+const brk_topic_t *brk_topics_find(const brk_topics_t *t, const char *name,
+                                   size_t len);
+/* Kafka's rules: 1..249 chars of [A-Za-z0-9._-], not "." or "..". */
+bool brk_topic_name_valid(const char *name, size_t len);
+int brk_owner(const brk_topic_t *t, int32_t partition, int nshards);
+
+/* ---- broker ---- */
+
+struct brk {
+    brk_config_t *cfg;
+    net_server_t *srv;
+    int nshards;
+    char cluster_id[32];
+    char adv_host[256]; /* "" = use the connection's local address */
+    int adv_port;
+    bool clean_start; /* a clean-shutdown marker was found */
+    brk_topics_t *initial; /* snapshot loaded at start */
+    /* controller (shard 0) state */
+    int meta_fd;
+    uint64_t next_topic_id;
+    brk_topics_t *ctl_topics;
+};
+
+struct brk_shard {
+    brk_t *b;
+    net_shard_t *ns;
+    int id;
+    brk_topics_t *topics; /* this shard's current snapshot */
+    /* partitions owned here: hash by (topic id, index) */
+    brk_part_t **parts;
+    size_t nbuckets, nparts;
+    brk_part_t *dirty; /* partitions with appends queued this turn */
+    /* controller only: changes waiting for every shard's ack */
+    struct brk_ctl *ctl_pending;
+    int syncs_running;
+};
+
+/* ---- requests ---- */
+
+struct brk_rq {
+    net_req_t *req;
+    brk_shard_t *sh;
+    mem_pool_t *pool;
+    kp_req_hdr_t hdr;
+    kp_rd_t body; /* the request body after the header */
+    int pending;  /* outstanding ops + 1 while dispatching */
+    void (*on_done)(brk_rq_t *rq);
+    void *msg;            /* decoded request */
+    brk_pop_t **ops;      /* in request order */
+    int nops;
+    /* long-poll Fetch */
+    uv_timer_t *timer;
+    struct brk_wait *wait;
+    bool timed_out;
+    bool finished;
+};
+
+/* Starts / ends a request's response: writes the response header (v0 for
+ * ApiVersions, v1 for flexible versions of other APIs). */
+void brk_resp_begin(brk_rq_t *rq);
+void brk_rq_finish(brk_rq_t *rq); /* completes the net request */
+
+/* ---- partition operations ---- */
+
+enum brk_pop_kind {
+    BRK_POP_PRODUCE,
+    BRK_POP_FETCH,
+    BRK_POP_LIST_OFFSETS,
+    BRK_POP_WATCH,
+};
+
+struct brk_pop {
+    enum brk_pop_kind kind;
+    int origin;  /* shard holding the request */
+    brk_rq_t *rq;
+    const brk_topic_t *topic; /* from the origin's snapshot */
+    uint64_t topic_id;
+    uint64_t snap_version;
+    int32_t partition;
+    /* inputs */
+    uint8_t *records;
+    size_t rec_len;
+    int32_t rec_count;
+    int16_t acks;
+    int64_t offset;    /* fetch offset / watch offset */
+    int32_t max_bytes; /* fetch */
+    int64_t timestamp; /* list offsets */
+    struct brk_wait *wait;
+    /* outputs */
+    kp_err_t err;
+    int64_t base_offset, last_offset;
+    int64_t hw, log_start;
+    int64_t ts_out;
+    log_slice_t slice;
+    brk_pop_t *next; /* owner's queues */
+};
+
+/* Sends op to the partition's owner; its result comes back to
+ * brk_pop_done() on the origin shard. */
+void brk_pop_send(brk_rq_t *rq, brk_pop_t *op);
+/* Owner side: the op is finished, send the result home. */
+void brk_pop_reply(brk_shard_t *owner, brk_pop_t *op);
+
+/* Long-poll ticket shared by the origin and the owners it watches. */
+typedef struct brk_wait {
+    atomic_int refs;
+    atomic_bool dead; /* the fetch no longer waits */
+    int origin;
+    brk_rq_t *rq; /* origin thread only */
+} brk_wait_t;
+void brk_wait_unref(brk_wait_t *w);
+/* Runs on the origin shard when a watched partition has data. */
+void brk_fetch_wake(net_shard_t *dst, void *arg);
+
+/* ---- partitions (owner shard) ---- */
+
+struct brk_part {
+    brk_part_t *hnext;
+    uint64_t topic_id;
+    int32_t index;
+    log_t *log;
+    char *dir;
+    int32_t max_message_bytes;
+    /* batch aggregator: appends assigned this turn */
+    struct iovec *iov;
+    int niov, cap_iov;
+    brk_pop_t *pend_head, *pend_tail;
+    bool dirty;
+    brk_part_t *next_dirty;
+    /* acks=all ops written and waiting for fsync */
+    brk_pop_t *sync_head, *sync_tail;
+    bool syncing;
+    bool deleted; /* topic deleted while a sync was running */
+    /* long-poll fetches waiting for data */
+    struct brk_waiter {
+        struct brk_waiter *next;
+        brk_wait_t *w;
+        int64_t offset;
+    } *waiters;
+};
+
+brk_part_t *brk_part_find(brk_shard_t *sh, uint64_t topic_id, int32_t index);
+int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
+                  bool recover);
+/* Drops the partition; with destroy its files are deleted. */
+void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy);
+void brk_part_close_all(brk_shard_t *sh);
+void brk_parts_exec(brk_shard_t *owner, brk_pop_t *op);
+void brk_parts_turn_end(brk_shard_t *sh);
+void brk_parts_cancel_waits(brk_shard_t *sh);
+log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t);
+
+/* ---- controller ---- */
+
+typedef struct brk_new_topic {
+    const char *name;
+    size_t name_len;
+    int32_t nparts;
+    brk_topic_config_t cfg;
+    /* set by the controller */
+    kp_err_t err;
+    char errmsg[160];
+} brk_new_topic_t;
+
+/* A change for the controller: create (validate_only honoured) or delete
+ * topics. Results are written into the arrays; `done` runs on the origin
+ * shard. Arrays live in the request's pool. */
+typedef struct brk_ctl_req {
+    brk_rq_t *rq;
+    int origin;
+    bool create; /* else delete */
+    bool validate_only;
+    bool auto_create;
+    brk_new_topic_t *topics;
+    int n;
+    void (*done)(brk_rq_t *rq, struct brk_ctl_req *c);
+} brk_ctl_req_t;
+
+void brk_ctl_submit(brk_rq_t *rq, brk_ctl_req_t *c);
+int brk_meta_load(brk_t *b);
+void brk_meta_close(brk_t *b);
+brk_topics_t *brk_topics_ref(brk_topics_t *t);
+void brk_topics_unref(brk_topics_t *t);
+void brk_shard_apply_topics(brk_shard_t *sh, brk_topics_t *t);
+
+/* ---- handlers ---- */
+
+void brk_handle_ApiVersions(brk_rq_t *rq);
+void brk_handle_Metadata(brk_rq_t *rq);
+void brk_handle_Produce(brk_rq_t *rq);
+void brk_handle_Fetch(brk_rq_t *rq);
+void brk_handle_ListOffsets(brk_rq_t *rq);
+void brk_handle_CreateTopics(brk_rq_t *rq);
+void brk_handle_DeleteTopics(brk_rq_t *rq);
+
+/* The advertised table: dispatch and ApiVersions both read it. */
+typedef struct brk_api {
+    int16_t key, min, max;
+    void (*handler)(brk_rq_t *rq);
+} brk_api_t;
+const brk_api_t *brk_api_table(size_t *n);
+const brk_api_t *brk_api_find(int key);
+void brk_on_request(net_req_t *req);
+void brk_on_req_free(net_req_t *req);
+void brk_write_versions(kp_wr_t *w, int version, kp_err_t err);
+
+/* Decoding failure of a request body: closes the connection. */
+void brk_rq_bad(brk_rq_t *rq, const char *what);
+
+/* Entry point used by main.c: runs until SIGTERM/SIGINT. */
+int brk_run(brk_config_t *cfg);
+
+#endif

@@ -1,0 +1,162 @@
+/* Request dispatch: one table of ApiKey → {min, max, handler} drives both
+ * dispatch and the ApiVersions answer, so what is advertised is exactly
+ * what is handled.
+ *
+ * A frame is checked in this order: ApiKey and version against the table
+ * (an unknown key, or an ApiVersions version above ours, gets an
+ * ApiVersions v0-format UNSUPPORTED_VERSION answer listing what we
+ * support, as clients expect while negotiating; an unsupported version of
+ * any other API closes the connection, since no answer the client could
+ * parse exists), then the header, then the handler decodes the whole body
+ * before acting. A body that does not decode closes the connection. */
+#include "broker/brk.h"
+
+#include <string.h>
+
+static const brk_api_t apis[] = {
+    {KP_API_Produce, 3, 7, brk_handle_Produce},
+    {KP_API_Fetch, 4, 11, brk_handle_Fetch},
+    {KP_API_ListOffsets, 0, 3, brk_handle_ListOffsets},
+    {KP_API_Metadata, 0, 7, brk_handle_Metadata},
+    {KP_API_ApiVersions, 0, 3, brk_handle_ApiVersions},
+    {KP_API_CreateTopics, 0, 4, brk_handle_CreateTopics},
+    {KP_API_DeleteTopics, 0, 3, brk_handle_DeleteTopics},
+};
+
+const brk_api_t *brk_api_table(size_t *n)
+{
+    *n = ST_ARRAY_LEN(apis);
+    return apis;
+}
+
+const brk_api_t *brk_api_find(int key)
+{
+    for (size_t i = 0; i < ST_ARRAY_LEN(apis); i++)
+        if (apis[i].key == key)
+            return &apis[i];
+    return NULL;
+}
+
+void brk_write_versions(kp_wr_t *w, int version, kp_err_t err)
+{
+    kp_ApiVersion_t keys[ST_ARRAY_LEN(apis)];
+    kp_ApiVersionsResponse_t m = {0};
+    for (size_t i = 0; i < ST_ARRAY_LEN(apis); i++) {
+        keys[i].ApiKey = apis[i].key;
+        keys[i].MinVersion = apis[i].min;
+        keys[i].MaxVersion = apis[i].max;
+    }
+    m.ErrorCode = err;
+    m.n_ApiKeys = (int32_t)ST_ARRAY_LEN(apis);
+    m.ApiKeys = keys;
+    kp_ApiVersionsResponse_encode(w, version, &m);
+}
+
+void brk_resp_begin(brk_rq_t *rq)
+{
+    /* The ApiVersions response header is always v0, even for flexible
+     * versions, so a client that does not yet know our versions can read
+     * it. */
+    bool flex = rq->hdr.ApiKey != KP_API_ApiVersions &&
+                kp_api_is_flex(rq->hdr.ApiKey, rq->hdr.ApiVersion);
+    kp_wr_resp_hdr(&rq->req->resp, flex, rq->hdr.CorrelationId);
+}
+
+void brk_rq_finish(brk_rq_t *rq)
+{
+    st_assert(!rq->finished);
+    rq->finished = true;
+    net_req_complete(rq->req);
+}
+
+void brk_rq_bad(brk_rq_t *rq, const char *what)
+{
+    char why[160];
+    snprintf(why, sizeof(why), "malformed %s v%d request (%s)",
+             kp_api_name(rq->hdr.ApiKey), rq->hdr.ApiVersion, what);
+    rq->finished = true;
+    net_conn_abort(rq->req->conn, why);
+    /* The request itself is still ours: complete it so it is freed. */
+    net_req_complete(rq->req);
+}
+
+void brk_handle_ApiVersions(brk_rq_t *rq)
+{
+    kp_ApiVersionsRequest_t m;
+    if (kp_ApiVersionsRequest_decode(&rq->body, rq->hdr.ApiVersion, rq->pool,
+                                     &m) != 0) {
+        brk_rq_bad(rq, "body");
+        return;
+    }
+    brk_resp_begin(rq);
+    brk_write_versions(&rq->req->resp, rq->hdr.ApiVersion, KP_ERR_NONE);
+    brk_rq_finish(rq);
+}
+
+/* The v0-format UNSUPPORTED_VERSION answer (header v0, then ErrorCode and
+ * the ApiKeys array): the shape every client can parse. */
+static void answer_unsupported(net_req_t *req, int32_t correlation_id)
+{
+    kp_wr_resp_hdr(&req->resp, false, correlation_id);
+    brk_write_versions(&req->resp, 0, KP_ERR_UNSUPPORTED_VERSION);
+    net_req_complete(req);
+}
+
+void brk_on_req_free(net_req_t *req)
+{
+    brk_rq_t *rq = req->app;
+    if (!rq)
+        return;
+    for (int i = 0; i < rq->nops; i++)
+        if (rq->ops[i])
+            mem_unref(rq->ops[i]->slice.ref);
+    mem_pool_free(rq->pool);
+    mem_free(rq);
+    req->app = NULL;
+}
+
+void brk_on_request(net_req_t *req)
+{
+    const uint8_t *f = req->frame->data;
+    size_t len = req->frame->len;
+    int key = (int16_t)st_be16(f), version = (int16_t)st_be16(f + 2);
+    const brk_api_t *api = brk_api_find(key);
+    brk_rq_t *rq;
+    bool flex;
+
+    if (!api || version < api->min || version > api->max) {
+        if (!api || key == KP_API_ApiVersions) {
+            answer_unsupported(req, (int32_t)st_be32(f + 4));
+        } else {
+            char why[96];
+            snprintf(why, sizeof(why), "unsupported %s version %d",
+                     kp_api_name(key), version);
+            net_conn_abort(req->conn, why);
+            net_req_complete(req);
+        }
+        return;
+    }
+    rq = mem_calloc(1, sizeof(*rq));
+    /* Decoded structures are bounded by the frame (array counts are
+     * checked against the bytes left), so a pool limit of a few times the
+     * frame caps what one request can allocate. */
+    if (rq)
+        rq->pool = mem_pool_new(4096, 64 * 1024 + 8 * len);
+    if (!rq || !rq->pool) {
+        mem_free(rq);
+        net_conn_abort(req->conn, "out of memory");
+        net_req_complete(req);
+        return;
+    }
+    req->app = rq;
+    rq->req = req;
+    rq->sh = net_shard_app(req->shard);
+    flex = kp_api_is_flex(key, version);
+    kp_rd_init(&rq->body, f, len);
+    kp_rd_req_hdr(&rq->body, flex, &rq->hdr);
+    if (rq->body.err) {
+        brk_rq_bad(rq, "header");
+        return;
+    }
+    api->handler(rq);
+}

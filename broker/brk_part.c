@@ -1,0 +1,510 @@
+/* Partitions on their owner shard: the batch aggregator, group commit, and
+ * the long-poll waiters.
+ *
+ * Produce ops assign offsets as they arrive (rewriting each batch's
+ * baseOffset in the request buffer, which the CRC does not cover) and
+ * queue their buffers; at the end of the loop turn every partition with
+ * queued appends writes them all with one log_append (one pwritev). acks=1
+ * ops are answered then; acks=all ops wait for an fdatasync, which runs in
+ * libuv's thread pool so the loop never blocks, at most one per partition
+ * at a time: appends that arrive while it runs are covered by the next
+ * one, so many producers share each fsync.
+ *
+ * Fetches that found too little data leave a ticket (brk_wait) on each
+ * partition they read; the next append wakes every ticket. Tickets whose
+ * fetch has finished are dropped lazily. */
+#include "broker/brk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+
+/* ---- table of owned partitions ---- */
+
+static size_t bucket(const brk_shard_t *sh, uint64_t id, int32_t index)
+{
+    uint64_t h = id * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uint32_t)index;
+    h ^= h >> 29;
+    return (size_t)(h % sh->nbuckets);
+}
+
+brk_part_t *brk_part_find(brk_shard_t *sh, uint64_t topic_id, int32_t index)
+{
+    brk_part_t *p;
+    if (!sh->nbuckets)
+        return NULL;
+    for (p = sh->parts[bucket(sh, topic_id, index)]; p; p = p->hnext)
+        if (p->topic_id == topic_id && p->index == index)
+            return p;
+    return NULL;
+}
+
+static int table_grow(brk_shard_t *sh)
+{
+    size_t n = sh->nbuckets ? sh->nbuckets * 2 : 64;
+    brk_part_t **t = mem_calloc(n, sizeof(*t));
+    brk_part_t **old = sh->parts;
+    size_t oldn = sh->nbuckets;
+    if (!t)
+        return -ENOMEM;
+    sh->parts = t;
+    sh->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        brk_part_t *p = old[i], *next;
+        for (; p; p = next) {
+            size_t b = bucket(sh, p->topic_id, p->index);
+            next = p->hnext;
+            p->hnext = t[b];
+            t[b] = p;
+        }
+    }
+    mem_free(old);
+    return 0;
+}
+
+log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t)
+{
+    log_config_t lc = {0};
+    lc.segment_bytes = t->cfg.segment_bytes;
+    lc.roll_ms = brk_config_roll_ms(b->cfg);
+    lc.index_interval_bytes = b->cfg->log_index_interval_bytes;
+    lc.index_max_bytes = b->cfg->log_index_size_max_bytes;
+    lc.retention_ms = t->cfg.retention_ms;
+    lc.retention_bytes = t->cfg.retention_bytes;
+    return lc;
+}
+
+int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
+                  bool recover)
+{
+    char dir[4400];
+    log_config_t lc = brk_log_config(sh->b, t);
+    brk_part_t *p;
+    int rc;
+
+    if (sh->nparts + 1 > sh->nbuckets && table_grow(sh) != 0)
+        return -ENOMEM;
+    p = mem_calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    snprintf(dir, sizeof(dir), "%s/%.*s-%d", sh->b->cfg->log_dirs,
+             (int)t->name_len, t->name, index);
+    p->dir = mem_strndup(dir, strlen(dir));
+    rc = p->dir ? log_open(dir, &lc, recover, &p->log) : -ENOMEM;
+    if (rc < 0) {
+        st_error("cannot open partition %s: %s", dir, strerror(-rc));
+        mem_free(p->dir);
+        mem_free(p);
+        return rc;
+    }
+    p->topic_id = t->id;
+    p->index = index;
+    p->max_message_bytes = t->cfg.max_message_bytes;
+    size_t b = bucket(sh, t->id, index);
+    p->hnext = sh->parts[b];
+    sh->parts[b] = p;
+    sh->nparts++;
+    return 0;
+}
+
+static void fail_ops(brk_shard_t *sh, brk_pop_t *op, kp_err_t err)
+{
+    while (op) {
+        brk_pop_t *next = op->next;
+        op->err = err;
+        brk_pop_reply(sh, op);
+        op = next;
+    }
+}
+
+static void wake_waiters(brk_shard_t *sh, brk_part_t *p, bool all);
+
+static void part_free(brk_shard_t *sh, brk_part_t *p, bool destroy)
+{
+    fail_ops(sh, p->pend_head, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    p->pend_head = p->pend_tail = NULL;
+    fail_ops(sh, p->sync_head, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    p->sync_head = p->sync_tail = NULL;
+    wake_waiters(sh, p, true);
+    if (destroy)
+        log_destroy(p->log);
+    else
+        log_close(p->log);
+    mem_free(p->iov);
+    mem_free(p->dir);
+    mem_free(p);
+}
+
+void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy)
+{
+    brk_part_t **pp = &sh->parts[bucket(sh, p->topic_id, p->index)];
+    while (*pp != p)
+        pp = &(*pp)->hnext;
+    *pp = p->hnext;
+    sh->nparts--;
+    if (p->dirty) {
+        brk_part_t **d = &sh->dirty;
+        while (*d != p)
+            d = &(*d)->next_dirty;
+        *d = p->next_dirty;
+        p->dirty = false;
+    }
+    if (p->syncing) {
+        /* The worker still uses the log's files: finish in after_sync. */
+        p->deleted = true;
+        p->hnext = NULL;
+        (void)destroy;
+        return;
+    }
+    part_free(sh, p, destroy);
+}
+
+void brk_part_close_all(brk_shard_t *sh)
+{
+    for (size_t i = 0; i < sh->nbuckets; i++)
+        while (sh->parts[i])
+            brk_part_close(sh, sh->parts[i], false);
+    mem_free(sh->parts);
+    sh->parts = NULL;
+    sh->nbuckets = 0;
+}
+
+/* ---- long-poll waiters ---- */
+
+void brk_wait_unref(brk_wait_t *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) == 1)
+        mem_free(w);
+}
+
+
+
+static void wake_waiters(brk_shard_t *sh, brk_part_t *p, bool all)
+{
+    struct brk_waiter **pp = &p->waiters, *x;
+    int64_t end = p->log ? log_end_offset(p->log) : 0;
+    while ((x = *pp)) {
+        bool dead = atomic_load(&x->w->dead);
+        if (dead || all || end > x->offset) {
+            *pp = x->next;
+            if (dead)
+                brk_wait_unref(x->w);
+            else
+                net_post(sh->ns, x->w->origin, brk_fetch_wake, x->w);
+            mem_free(x);
+        } else {
+            pp = &x->next;
+        }
+    }
+}
+
+void brk_parts_cancel_waits(brk_shard_t *sh)
+{
+    for (size_t i = 0; i < sh->nbuckets; i++)
+        for (brk_part_t *p = sh->parts[i]; p; p = p->hnext)
+            wake_waiters(sh, p, true);
+}
+
+/* ---- group commit ---- */
+
+struct sync_job {
+    uv_work_t work;
+    brk_shard_t *sh;
+    brk_part_t *p;
+    log_sync_t *s;
+    int rc;
+};
+
+static void start_sync(brk_shard_t *sh, brk_part_t *p);
+
+static void sync_work(uv_work_t *w)
+{
+    struct sync_job *j = w->data;
+    j->rc = log_sync_run(j->s);
+}
+
+static void sync_after(uv_work_t *w, int status)
+{
+    struct sync_job *j = w->data;
+    brk_shard_t *sh = j->sh;
+    brk_part_t *p = j->p;
+    int64_t durable = log_sync_finish(p->log, j->s);
+    brk_pop_t **pp = &p->sync_head, *op;
+    bool failed = j->rc != 0 || status != 0;
+
+    sh->syncs_running--;
+    net_server_busy(sh->b->srv, -1);
+    mem_free(j);
+    p->syncing = false;
+    if (failed)
+        st_error("fsync of %s failed: %s", p->dir, strerror(-j->rc));
+    /* Answer every op whose records are now on stable storage. */
+    while ((op = *pp)) {
+        if (failed || op->last_offset < durable) {
+            *pp = op->next;
+            if (failed)
+                op->err = KP_ERR_KAFKA_STORAGE_ERROR;
+            op->next = NULL;
+            brk_pop_reply(sh, op);
+        } else {
+            pp = &op->next;
+        }
+    }
+    p->sync_tail = NULL;
+    for (op = p->sync_head; op; op = op->next)
+        p->sync_tail = op;
+    if (p->deleted) {
+        part_free(sh, p, true);
+        return;
+    }
+    if (p->sync_head)
+        start_sync(sh, p);
+}
+
+static void start_sync(brk_shard_t *sh, brk_part_t *p)
+{
+    struct sync_job *j;
+    log_sync_t *s;
+    if (p->syncing || !p->sync_head)
+        return;
+    s = log_sync_prepare(p->log);
+    if (!s) {
+        /* Already durable (an earlier sync covered it). */
+        brk_pop_t *op = p->sync_head;
+        p->sync_head = p->sync_tail = NULL;
+        while (op) {
+            brk_pop_t *next = op->next;
+            op->next = NULL;
+            brk_pop_reply(sh, op);
+            op = next;
+        }
+        return;
+    }
+    j = mem_calloc(1, sizeof(*j));
+    st_assert(j);
+    j->sh = sh;
+    j->p = p;
+    j->s = s;
+    j->work.data = j;
+    p->syncing = true;
+    sh->syncs_running++;
+    net_server_busy(sh->b->srv, 1);
+    uv_queue_work(net_shard_loop(sh->ns), &j->work, sync_work, sync_after);
+}
+
+/* ---- the aggregator ---- */
+
+static void flush_part(brk_shard_t *sh, brk_part_t *p)
+{
+    int rc = log_append(p->log, p->iov, p->niov);
+    brk_pop_t *op = p->pend_head;
+
+    p->niov = 0;
+    p->pend_head = p->pend_tail = NULL;
+    if (rc < 0) {
+        st_error("append to %s failed: %s", p->dir, strerror(-rc));
+        fail_ops(sh, op, KP_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    while (op) {
+        brk_pop_t *next = op->next;
+        op->next = NULL;
+        op->log_start = log_start_offset(p->log);
+        if (op->acks == -1) {
+            if (p->sync_tail)
+                p->sync_tail->next = op;
+            else
+                p->sync_head = op;
+            p->sync_tail = op;
+        } else {
+            brk_pop_reply(sh, op);
+        }
+        op = next;
+    }
+    wake_waiters(sh, p, false);
+    start_sync(sh, p);
+}
+
+void brk_parts_turn_end(brk_shard_t *sh)
+{
+    while (sh->dirty) {
+        brk_part_t *p = sh->dirty;
+        sh->dirty = p->next_dirty;
+        p->dirty = false;
+        p->next_dirty = NULL;
+        flush_part(sh, p);
+    }
+}
+
+static void exec_produce(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+{
+    if (p->niov == p->cap_iov) {
+        int cap = p->cap_iov ? p->cap_iov * 2 : 16;
+        struct iovec *iov = mem_realloc(p->iov, sizeof(*iov) * (size_t)cap);
+        if (!iov) {
+            op->err = KP_ERR_UNKNOWN_SERVER_ERROR;
+            brk_pop_reply(sh, op);
+            return;
+        }
+        p->iov = iov;
+        p->cap_iov = cap;
+    }
+    op->base_offset = log_assign_offsets(p->log, op->records, op->rec_len);
+    op->last_offset = log_next_offset(p->log) - 1;
+    p->iov[p->niov].iov_base = op->records;
+    p->iov[p->niov].iov_len = op->rec_len;
+    p->niov++;
+    op->next = NULL;
+    if (p->pend_tail)
+        p->pend_tail->next = op;
+    else
+        p->pend_head = op;
+    p->pend_tail = op;
+    if (!p->dirty) {
+        p->dirty = true;
+        p->next_dirty = sh->dirty;
+        sh->dirty = p;
+    }
+}
+
+static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+{
+    int64_t start = log_start_offset(p->log), end = log_end_offset(p->log);
+    int rc;
+    op->hw = end;
+    op->log_start = start;
+    if (op->offset < start || op->offset > end) {
+        op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
+    } else if (op->offset < end) {
+        rc = log_read(p->log, op->offset, (size_t)op->max_bytes, &op->slice);
+        if (rc == -ERANGE)
+            op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
+        else if (rc < 0)
+            op->err = KP_ERR_KAFKA_STORAGE_ERROR;
+    }
+    brk_pop_reply(sh, op);
+}
+
+static void exec_list(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+{
+    op->log_start = log_start_offset(p->log);
+    op->hw = log_end_offset(p->log);
+    op->ts_out = -1;
+    if (op->timestamp == -2) {
+        op->base_offset = op->log_start;
+    } else if (op->timestamp == -1) {
+        op->base_offset = op->hw;
+    } else if (op->timestamp < 0) {
+        op->err = KP_ERR_INVALID_REQUEST;
+    } else {
+        int64_t ts = -1;
+        op->base_offset = log_offset_for_time(p->log, op->timestamp, &ts);
+        op->ts_out = op->base_offset >= 0 ? ts : -1;
+    }
+    brk_pop_reply(sh, op);
+}
+
+static void exec_watch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+{
+    brk_wait_t *w = op->wait;
+    struct brk_waiter *x;
+    /* drop tickets of fetches that are over, and wake at once if data
+     * arrived since the fetch read */
+    wake_waiters(sh, p, false);
+    if (atomic_load(&w->dead)) {
+        brk_wait_unref(w);
+        return;
+    }
+    if (log_end_offset(p->log) > op->offset) {
+        net_post(sh->ns, w->origin, brk_fetch_wake, w);
+        return;
+    }
+    x = mem_alloc(sizeof(*x));
+    if (!x) {
+        net_post(sh->ns, w->origin, brk_fetch_wake, w);
+        return;
+    }
+    x->w = w;
+    x->offset = op->offset;
+    x->next = p->waiters;
+    p->waiters = x;
+}
+
+void brk_parts_exec(brk_shard_t *sh, brk_pop_t *op)
+{
+    brk_part_t *p;
+    /* The origin may have seen a newer topic snapshot than ours only if a
+     * change is still on its way here; the controller answers changes
+     * after every shard applied them, so this cannot happen for a client
+     * that waited for its CreateTopics. */
+    p = brk_part_find(sh, op->topic_id, op->partition);
+    if (op->kind == BRK_POP_WATCH) {
+        /* Watch ops are heap-allocated (the fetch may finish before they
+         * arrive) and end here. */
+        if (p)
+            exec_watch(sh, p, op);
+        else
+            net_post(sh->ns, op->wait->origin, brk_fetch_wake, op->wait);
+        mem_free(op);
+        return;
+    }
+    if (!p) {
+        op->err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        brk_pop_reply(sh, op);
+        return;
+    }
+    switch (op->kind) {
+    case BRK_POP_PRODUCE:
+        exec_produce(sh, p, op);
+        break;
+    case BRK_POP_FETCH:
+        exec_fetch(sh, p, op);
+        break;
+    case BRK_POP_LIST_OFFSETS:
+        exec_list(sh, p, op);
+        break;
+    case BRK_POP_WATCH:
+        break;
+    }
+}
+
+/* ---- op transport ---- */
+
+static void on_pop_exec(net_shard_t *dst, void *arg)
+{
+    brk_parts_exec(net_shard_app(dst), arg);
+}
+
+static void on_pop_home(net_shard_t *dst, void *arg)
+{
+    brk_pop_t *op = arg;
+    brk_rq_t *rq = op->rq;
+    (void)dst;
+    if (--rq->pending == 0)
+        rq->on_done(rq);
+}
+
+void brk_pop_send(brk_rq_t *rq, brk_pop_t *op)
+{
+    brk_shard_t *sh = rq->sh;
+    int owner = brk_owner(op->topic, op->partition, sh->b->nshards);
+    op->origin = sh->id;
+    op->rq = rq;
+    op->topic_id = op->topic->id;
+    op->snap_version = sh->topics->version;
+    if (op->kind != BRK_POP_WATCH)
+        rq->pending++;
+    if (owner == sh->id)
+        brk_parts_exec(sh, op);
+    else
+        net_post(sh->ns, owner, on_pop_exec, op);
+}
+
+void brk_pop_reply(brk_shard_t *owner, brk_pop_t *op)
+{
+    if (op->origin == owner->id)
+        on_pop_home(owner->ns, op);
+    else
+        net_post(owner->ns, op->origin, on_pop_home, op);
+}

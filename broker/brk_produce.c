@@ -1,0 +1,143 @@
+/* Produce: decode, check every batch (length, magic 2, CRC32C, size), then
+ * send each partition's records to its owner, where the batch aggregator
+ * assigns offsets and writes them (brk_part.c). The response is encoded
+ * once every partition has answered; acks=0 sends none. */
+#include "broker/brk.h"
+
+#include <string.h>
+
+struct produce_ctx {
+    kp_ProduceRequest_t m;
+    kp_ProduceResponse_t r;
+};
+
+static void produce_done(brk_rq_t *rq)
+{
+    struct produce_ctx *c = rq->msg;
+    int k = 0;
+
+    if (rq->req->no_response) {
+        brk_rq_finish(rq);
+        return;
+    }
+    for (int32_t i = 0; i < c->r.n_Responses; i++) {
+        kp_ProduceTopicResponse_t *tr = &c->r.Responses[i];
+        for (int32_t j = 0; j < tr->n_PartitionResponses; j++) {
+            kp_ProducePartitionResponse_t *pr = &tr->PartitionResponses[j];
+            brk_pop_t *op = rq->ops[k++];
+            if (!op)
+                continue; /* answered at decode time */
+            pr->ErrorCode = op->err;
+            pr->BaseOffset = op->err ? -1 : op->base_offset;
+            pr->LogStartOffset = op->err ? -1 : op->log_start;
+        }
+    }
+    brk_resp_begin(rq);
+    kp_ProduceResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &c->r);
+    brk_rq_finish(rq);
+}
+
+static kp_err_t check_records(const brk_topic_t *t, kp_records_t *rec,
+                              int32_t *count)
+{
+    log_batches_summary_t sum;
+    int rc;
+    if (rec->len <= 0)
+        return KP_ERR_CORRUPT_MESSAGE;
+    rc = log_batches_validate(rec->p, (size_t)rec->len, &sum);
+    if (rc != 0)
+        return KP_ERR_CORRUPT_MESSAGE;
+    if (sum.max_batch_size > t->cfg.max_message_bytes)
+        return KP_ERR_MESSAGE_TOO_LARGE;
+    *count = (int32_t)sum.records;
+    return KP_ERR_NONE;
+}
+
+void brk_handle_Produce(brk_rq_t *rq)
+{
+    struct produce_ctx *c = mem_pool_calloc(rq->pool, 1, sizeof(*c));
+    int total = 0, k = 0;
+
+    if (!c || kp_ProduceRequest_decode(&rq->body, rq->hdr.ApiVersion,
+                                       rq->pool, &c->m) != 0) {
+        brk_rq_bad(rq, "body");
+        return;
+    }
+    rq->msg = c;
+    rq->on_done = produce_done;
+    for (int32_t i = 0; i < c->m.n_TopicData; i++)
+        total += c->m.TopicData[i].n_PartitionData;
+    c->r.n_Responses = c->m.n_TopicData;
+    c->r.Responses = mem_pool_calloc(rq->pool, (size_t)c->m.n_TopicData + 1,
+                                     sizeof(*c->r.Responses));
+    rq->ops = mem_pool_calloc(rq->pool, (size_t)total + 1, sizeof(*rq->ops));
+    if (!c->r.Responses || !rq->ops) {
+        brk_rq_bad(rq, "too large");
+        return;
+    }
+    rq->nops = total;
+    if (c->m.Acks == 0)
+        rq->req->no_response = true;
+
+    rq->pending = 1;
+    for (int32_t i = 0; i < c->m.n_TopicData; i++) {
+        kp_ProduceTopic_t *td = &c->m.TopicData[i];
+        kp_ProduceTopicResponse_t *tr = &c->r.Responses[i];
+        const brk_topic_t *t =
+            brk_topics_find(rq->sh->topics, td->Name.p, (size_t)td->Name.len);
+        tr->Name = td->Name;
+        tr->n_PartitionResponses = td->n_PartitionData;
+        tr->PartitionResponses =
+            mem_pool_calloc(rq->pool, (size_t)td->n_PartitionData + 1,
+                            sizeof(*tr->PartitionResponses));
+        if (!tr->PartitionResponses) {
+            tr->n_PartitionResponses = 0;
+            k += td->n_PartitionData;
+            continue;
+        }
+        for (int32_t j = 0; j < td->n_PartitionData; j++, k++) {
+            kp_ProducePartition_t *pd = &td->PartitionData[j];
+            kp_ProducePartitionResponse_t *pr = &tr->PartitionResponses[j];
+            brk_pop_t *op;
+            kp_err_t err = KP_ERR_NONE;
+            int32_t count = 0;
+
+            pr->Index = pd->Index;
+            pr->BaseOffset = -1;
+            pr->LogAppendTimeMs = -1;
+            pr->LogStartOffset = -1;
+            if (!t || pd->Index < 0 || pd->Index >= t->nparts)
+                err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (c->m.Acks != 0 && c->m.Acks != 1 && c->m.Acks != -1)
+                err = KP_ERR_INVALID_REQUIRED_ACKS;
+            else if (c->m.TransactionalId.len >= 0)
+                /* No transactions (and no InitProducerId advertised):
+                 * refuse rather than write records we cannot commit. */
+                err = KP_ERR_INVALID_REQUEST;
+            else
+                err = check_records(t, &pd->Records, &count);
+            if (err != KP_ERR_NONE) {
+                pr->ErrorCode = err;
+                continue;
+            }
+            op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
+            if (!op) {
+                pr->ErrorCode = KP_ERR_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            op->kind = BRK_POP_PRODUCE;
+            op->topic = t;
+            op->partition = pd->Index;
+            /* The frame buffer is ours until the request is freed, so the
+             * owner may rewrite base offsets in place. */
+            op->records = (uint8_t *)pd->Records.p;
+            op->rec_len = (size_t)pd->Records.len;
+            op->rec_count = count;
+            op->acks = c->m.Acks;
+            rq->ops[k] = op;
+            brk_pop_send(rq, op);
+        }
+    }
+    if (--rq->pending == 0)
+        produce_done(rq);
+}

@@ -1,0 +1,145 @@
+/* Broker start-up and shutdown.
+ *
+ * Start: pick the CRC32C kernel, read the clean-shutdown marker (and
+ * remove it, so a crash from here on is detected next time), replay the
+ * metadata log, bind the listeners, and start the shards; each shard opens
+ * the partitions it owns, checking their tails unless the last shutdown
+ * was clean.
+ *
+ * Stop (SIGTERM/SIGINT): listeners and connections close, waiting fetches
+ * are answered, in-flight work and fsyncs settle, every partition is
+ * flushed and closed, and only then is the clean-shutdown marker written. */
+#include "broker/brk.h"
+#include "simd/simd.h"
+#include "strata_features.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_shard_start(net_shard_t *ns)
+{
+    brk_t *b = net_server_app(net_shard_server(ns));
+    brk_shard_t *sh = mem_calloc(1, sizeof(*sh));
+    const brk_topics_t *t = b->initial;
+    int failed = 0;
+
+    st_assert(sh);
+    sh->b = b;
+    sh->ns = ns;
+    sh->id = net_shard_id(ns);
+    sh->topics = brk_topics_ref(b->initial);
+    net_shard_set_app(ns, sh);
+    for (int32_t i = 0; i < t->n; i++)
+        for (int32_t p = 0; p < t->topics[i].nparts; p++)
+            if (brk_owner(&t->topics[i], p, b->nshards) == sh->id &&
+                brk_part_open(sh, &t->topics[i], p, !b->clean_start) != 0)
+                failed++;
+    if (failed)
+        st_error("shard %d: %d partition(s) could not be opened", sh->id,
+                 failed);
+}
+
+static void on_shard_quiesce(net_shard_t *ns)
+{
+    brk_parts_cancel_waits(net_shard_app(ns));
+}
+
+static void on_shard_stop(net_shard_t *ns)
+{
+    brk_shard_t *sh = net_shard_app(ns);
+    brk_parts_turn_end(sh);
+    brk_part_close_all(sh);
+    brk_topics_unref(sh->topics);
+    mem_free(sh);
+    net_shard_set_app(ns, NULL);
+}
+
+static void on_turn_end(net_shard_t *ns)
+{
+    brk_shard_t *sh = net_shard_app(ns);
+    if (sh->dirty)
+        brk_parts_turn_end(sh);
+}
+
+int brk_run(brk_config_t *cfg)
+{
+    brk_t b = {0};
+    net_config_t nc = {0};
+    const brk_listener_t *adv = brk_config_advertised(cfg);
+    sigset_t sigs;
+    char addr[300];
+    int rc, sig = 0;
+    uint64_t t0 = st_now_ns();
+
+    b.cfg = cfg;
+    b.meta_fd = -1;
+    b.nshards = brk_config_shards(cfg);
+    st_info("strata %s: crc32c kernel %s, %d shard(s)", STRATA_VERSION,
+            simd_init(), b.nshards);
+
+    rc = brk_meta_load(&b);
+    if (rc < 0)
+        goto out;
+    b.clean_start = log_dir_was_clean(cfg->log_dirs);
+    if (!b.clean_start && b.initial->n > 0)
+        st_info("no clean-shutdown marker: checking partition tails");
+
+    if (!adv->wildcard)
+        snprintf(b.adv_host, sizeof(b.adv_host), "%s", adv->host);
+    b.adv_port = adv->port;
+
+    /* Shard threads inherit this mask: only the main thread takes the
+     * signals, through sigwait. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    nc.host = cfg->listeners.wildcard ? NULL : cfg->listeners.host;
+    nc.port = cfg->listeners.port;
+    nc.nshards = b.nshards;
+    nc.pin = cfg->cpu_pin;
+    nc.max_connections = cfg->max_connections;
+    nc.max_frame = (uint32_t)cfg->socket_request_max_bytes;
+    nc.max_inflight = cfg->queued_max_requests;
+    nc.idle_ms = cfg->connections_max_idle_ms;
+    nc.cb.on_request = brk_on_request;
+    nc.cb.on_req_free = brk_on_req_free;
+    nc.cb.on_shard_start = on_shard_start;
+    nc.cb.on_shard_quiesce = on_shard_quiesce;
+    nc.cb.on_shard_stop = on_shard_stop;
+    nc.cb.on_turn_end = on_turn_end;
+    nc.app = &b;
+    if (b.adv_port == 0)
+        b.adv_port = -1; /* filled in below, before any shard answers */
+    rc = net_server_start(&nc, &b.srv);
+    if (rc < 0 && !b.srv)
+        goto out;
+    if (b.adv_port == -1)
+        b.adv_port = net_server_port(b.srv);
+    if (rc == 0) {
+        brk_listener_format(&cfg->listeners, addr, sizeof(addr));
+        st_info("listening on %s (port %d), data in %s, %d topic(s), "
+                "started in %.1f ms",
+                addr, net_server_port(b.srv), cfg->log_dirs, b.initial->n,
+                (double)(st_now_ns() - t0) / 1e6);
+        while (sigwait(&sigs, &sig) != 0)
+            ;
+        st_info("received %s, shutting down", strsignal(sig));
+    }
+    net_server_stop(b.srv);
+    net_server_join(b.srv);
+    if (rc == 0) {
+        rc = log_dir_mark_clean(cfg->log_dirs, true);
+        if (rc == 0)
+            st_info("clean shutdown");
+    }
+out:
+    brk_meta_close(&b);
+    brk_topics_unref(b.initial);
+    return rc;
+}
