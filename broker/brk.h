@@ -81,6 +81,7 @@ struct brk_shard {
     /* controller only: changes waiting for every shard's ack */
     struct brk_ctl *ctl_pending;
     int syncs_running;
+    uv_timer_t retention_timer; /* log.retention.check.interval.ms */
 };
 
 /* ---- requests ---- */
@@ -196,6 +197,8 @@ void brk_part_close_all(brk_shard_t *sh);
 void brk_parts_exec(brk_shard_t *owner, brk_pop_t *op);
 void brk_parts_turn_end(brk_shard_t *sh);
 void brk_parts_cancel_waits(brk_shard_t *sh);
+/* Applies retention (time and size) to every partition this shard owns. */
+void brk_parts_retention(brk_shard_t *sh, int64_t now_ms);
 log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t);
 
 /* ---- controller ---- */

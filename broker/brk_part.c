@@ -206,6 +206,22 @@ void brk_parts_cancel_waits(brk_shard_t *sh)
             wake_waiters(sh, p, true);
 }
 
+void brk_parts_retention(brk_shard_t *sh, int64_t now_ms)
+{
+    for (size_t i = 0; i < sh->nbuckets; i++) {
+        for (brk_part_t *p = sh->parts[i]; p; p = p->hnext) {
+            int n = log_retention_run(p->log, now_ms);
+            if (n > 0)
+                st_info("retention: deleted %d segment(s) of %s, log start "
+                        "offset now %lld",
+                        n, p->dir, (long long)log_start_offset(p->log));
+            else if (n < 0)
+                st_warn("retention of %s failed: %s", p->dir,
+                        strerror(-n));
+        }
+    }
+}
+
 /* ---- group commit ---- */
 
 struct sync_job {

@@ -19,6 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+static void on_retention_timer(uv_timer_t *t)
+{
+    brk_parts_retention(t->data, st_wall_ms());
+}
+
 static void on_shard_start(net_shard_t *ns)
 {
     brk_t *b = net_server_app(net_shard_server(ns));
@@ -40,6 +45,18 @@ static void on_shard_start(net_shard_t *ns)
     if (failed)
         st_error("shard %d: %d partition(s) could not be opened", sh->id,
                  failed);
+    /* Retention deletes whole sealed segments (an unlink each), cheap
+     * enough to run on the loop; the interval is the operator's. */
+    uv_timer_init(net_shard_loop(ns), &sh->retention_timer);
+    sh->retention_timer.data = sh;
+    uv_timer_start(&sh->retention_timer, on_retention_timer,
+                   (uint64_t)b->cfg->log_retention_check_interval_ms,
+                   (uint64_t)b->cfg->log_retention_check_interval_ms);
+}
+
+static void free_shard(uv_handle_t *h)
+{
+    mem_free(h->data);
 }
 
 static void on_shard_quiesce(net_shard_t *ns)
@@ -53,8 +70,9 @@ static void on_shard_stop(net_shard_t *ns)
     brk_parts_turn_end(sh);
     brk_part_close_all(sh);
     brk_topics_unref(sh->topics);
-    mem_free(sh);
     net_shard_set_app(ns, NULL);
+    /* The timer lives in sh: free both once libuv has let go of it. */
+    uv_close((uv_handle_t *)&sh->retention_timer, free_shard);
 }
 
 static void on_turn_end(net_shard_t *ns)
