@@ -81,10 +81,9 @@ int log_batch_parse(const uint8_t *buf, size_t len, bool check_crc,
         return total;
     if ((size_t)total > len)
         return LOG_EBATCH_LENGTH;
-    if (check_crc &&
-        simd_crc32c(0, buf + LOG_BATCH_OFF_ATTRIBUTES,
-                    (size_t)total - LOG_BATCH_OFF_ATTRIBUTES) !=
-            st_be32(buf + LOG_BATCH_OFF_CRC))
+    if (check_crc && simd_crc32c(0, buf + LOG_BATCH_OFF_ATTRIBUTES,
+                                 (size_t)total - LOG_BATCH_OFF_ATTRIBUTES) !=
+                         st_be32(buf + LOG_BATCH_OFF_CRC))
         return LOG_EBATCH_CRC;
     return total;
 }

@@ -59,6 +59,23 @@
 /* Window for reading batch headers in log_read and friends. */
 #define READ_BUF 16384
 
+/* Dirty segment files one sync holds without allocating. */
+#define SYNC_INLINE_FILES 8
+
+/* At most one sync per log is outstanding, so it lives inside the log and
+ * preparing one cannot fail for want of memory. */
+struct log_sync {
+    int64_t end_offset;
+    int64_t ckpt_start, ckpt_rp;
+    bool write_ckpt, sync_dir, sync_parent;
+    bool use_syncfs; /* too many files and no memory: sync the filesystem */
+    int result;
+    const char *dir; /* the log's, which outlives the sync */
+    size_t nfiles;
+    seg_file_t **files; /* inline, or allocated when more */
+    seg_file_t *inline_files[SYNC_INLINE_FILES];
+};
+
 struct log {
     char *dir;
     log_config_t cfg;
@@ -71,16 +88,7 @@ struct log {
     bool parent_dirty;           /* dir itself was created */
     bool sync_pending;
     uint64_t tick;
-};
-
-struct log_sync {
-    int64_t end_offset;
-    int64_t ckpt_start, ckpt_rp;
-    bool write_ckpt, sync_dir, sync_parent;
-    int result;
-    char *dir;
-    size_t nfiles;
-    seg_file_t *files[];
+    log_sync_t sync;
 };
 
 void log_config_default(log_config_t *cfg)
@@ -385,10 +393,10 @@ static void sort_listing(const char *dir, struct seg_listing *ls)
         qsort(ls->logs, ls->nlog, sizeof(*ls->logs), cmp_name);
     for (i = 0; i < ls->nidx; i++) {
         struct seg_name key = {ls->idx[i], 0};
-        if (!ls->nlog || !bsearch(&key, ls->logs, ls->nlog,
-                                  sizeof(*ls->logs), cmp_name)) {
-            st_warn("%s: removing index files of missing segment %" PRId64,
-                    dir, key.base);
+        if (!ls->nlog ||
+            !bsearch(&key, ls->logs, ls->nlog, sizeof(*ls->logs), cmp_name)) {
+            st_warn("%s: removing index files of missing segment %" PRId64, dir,
+                    key.base);
             seg_unlink(dir, key.base);
         }
     }
@@ -416,8 +424,7 @@ static void drop_tail(log_t *log, size_t from)
 {
     if (from >= log->nsegs)
         return;
-    st_warn("%s: dropping %zu segment(s) from offset %" PRId64
-            " after a cut",
+    st_warn("%s: dropping %zu segment(s) from offset %" PRId64 " after a cut",
             log->dir, log->nsegs - from, log->segs[from]->base);
     while (log->nsegs > from) {
         seg_t *seg = log->segs[--log->nsegs];
@@ -436,8 +443,8 @@ static int recover_segments(log_t *log)
         first = seg_find(log, log->ckpt_rp);
     for (i = first; i < log->nsegs; i++) {
         seg_t *seg = log->segs[i];
-        int64_t max_off = i + 1 < log->nsegs ? log->segs[i + 1]->base
-                                             : INT64_MAX;
+        int64_t max_off =
+            i + 1 < log->nsegs ? log->segs[i + 1]->base : INT64_MAX;
         bool cut;
 
         rc = seg_open_file(seg, log->dir, true);
@@ -610,8 +617,10 @@ void log_close(log_t *log)
             st_error("%s: fdatasync of segment %" PRId64 ": %s", log->dir,
                      seg->base, strerror(errno));
     }
+    /* The recovery point matters per segment only, so after a sync in
+     * this segment there is nothing to write. */
     if (log->ckpt_start != log->start_offset ||
-        log->ckpt_rp != log->end_offset) {
+        log->ckpt_rp < active(log)->base) {
         rc = ckpt_write(log->dir, log->start_offset, log->end_offset);
         if (rc < 0)
             st_error("%s: cannot write %s: %s", log->dir, CKPT_NAME,
@@ -858,8 +867,7 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
             int64_t size = log_batch_size(p), base = log_batch_base_offset(p);
             if (si + 1 < log->nsegs && base == log->segs[si + 1]->base) {
                 if ((rc = seg_store_index(seg, log->dir)) < 0)
-                    st_warn("%s: cannot write index of segment %" PRId64
-                            ": %s",
+                    st_warn("%s: cannot write index of segment %" PRId64 ": %s",
                             log->dir, seg->base, strerror(-rc));
                 seg->used = ++log->tick;
                 seg = log->segs[++si];
@@ -896,9 +904,9 @@ undo:
 
 log_sync_t *log_sync_prepare(log_t *log)
 {
+    log_sync_t *s = &log->sync;
     size_t n = 0, i;
     bool write_ckpt;
-    log_sync_t *s;
 
     st_assert(!log->sync_pending);
     /* Dirty segments are always the newest ones. */
@@ -907,27 +915,27 @@ log_sync_t *log_sync_prepare(log_t *log)
     write_ckpt = log->ckpt_dirty || log->ckpt_rp < active(log)->base;
     if (n == 0 && !write_ckpt && !log->dir_dirty && !log->parent_dirty)
         return NULL;
-    s = mem_alloc(sizeof(*s) + n * sizeof(s->files[0]));
-    if (!s)
-        return NULL;
-    s->dir = mem_strndup(log->dir, strlen(log->dir));
-    if (!s->dir) {
-        mem_free(s);
-        return NULL;
+    *s = (log_sync_t){.dir = log->dir, .files = s->inline_files};
+    if (n > SYNC_INLINE_FILES) {
+        seg_file_t **files = mem_alloc(n * sizeof(*files));
+        if (files)
+            s->files = files;
+        else
+            s->use_syncfs = true;
     }
-    s->nfiles = n;
-    for (i = 0; i < n; i++) {
-        seg_t *seg = log->segs[log->nsegs - n + i];
-        s->files[i] = seg_file_ref(seg->file);
-        seg->dirty = false;
+    if (!s->use_syncfs) {
+        s->nfiles = n;
+        for (i = 0; i < n; i++)
+            s->files[i] = seg_file_ref(log->segs[log->nsegs - n + i]->file);
     }
+    for (i = log->nsegs - n; i < log->nsegs; i++)
+        log->segs[i]->dirty = false;
     s->end_offset = log->end_offset;
     s->write_ckpt = write_ckpt;
     s->ckpt_start = log->start_offset;
     s->ckpt_rp = log->end_offset;
     s->sync_dir = log->dir_dirty;
     s->sync_parent = log->parent_dirty;
-    s->result = 0;
     log->dir_dirty = log->parent_dirty = false;
     log->sync_pending = true;
     return s;
@@ -941,6 +949,13 @@ int log_sync_run(log_sync_t *s)
     for (i = 0; i < s->nfiles; i++)
         if (fdatasync(s->files[i]->fd) < 0 && !rc)
             rc = -errno;
+    if (s->use_syncfs) {
+        int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0)
+            rc = -errno;
+        if (fd >= 0)
+            close(fd);
+    }
     /* The recovery point may only claim what is already durable. */
     if (!rc && s->write_ckpt) {
         rc = ckpt_write(s->dir, s->ckpt_start, s->ckpt_rp);
@@ -961,7 +976,7 @@ int64_t log_sync_finish(log_t *log, log_sync_t *s)
 {
     size_t i;
 
-    st_assert(log->sync_pending);
+    st_assert(log->sync_pending && s == &log->sync);
     log->sync_pending = false;
     if (s->result == 0) {
         if (s->end_offset > log->durable_offset)
@@ -979,8 +994,10 @@ int64_t log_sync_finish(log_t *log, log_sync_t *s)
     }
     for (i = 0; i < s->nfiles; i++)
         seg_file_unref(s->files[i]);
-    mem_free(s->dir);
-    mem_free(s);
+    if (s->files != s->inline_files)
+        mem_free(s->files);
+    s->files = s->inline_files;
+    s->nfiles = 0;
     return log->durable_offset;
 }
 

@@ -112,9 +112,10 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt);
 typedef struct log_sync log_sync_t;
 
 /* Owner thread. Collects references to the segment files written since
- * the last prepare, and the end offset they cover. NULL when nothing needs
- * syncing (or out of memory: the caller may simply retry later). At most
- * one sync per log may be outstanding (asserted). */
+ * the last prepare, and the end offset they cover. NULL only when nothing
+ * needs syncing: everything appended is already durable (it never fails;
+ * the sync lives inside the log). At most one sync per log may be
+ * outstanding (asserted); appends may go on meanwhile. */
 log_sync_t *log_sync_prepare(log_t *log);
 /* Any thread. fdatasyncs the files, then writes the checkpoint when it is
  * due and fsyncs the directory when a file was created in it. Returns 0 or

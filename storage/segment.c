@@ -217,8 +217,8 @@ const uint8_t *seg_reader_peek(seg_reader_t *r, int64_t pos, size_t n)
 
 int seg_reader_batch(seg_reader_t *r, int64_t pos, log_batch_info_t *info)
 {
-    size_t avail = (size_t)ST_MIN((int64_t)LOG_BATCH_HEADER_SIZE,
-                                  r->limit - pos);
+    size_t avail =
+        (size_t)ST_MIN((int64_t)LOG_BATCH_HEADER_SIZE, r->limit - pos);
     const uint8_t *p = seg_reader_peek(r, pos, avail);
     int total;
 
@@ -396,8 +396,7 @@ int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
     if (end < st.st_size) {
         *cut = true;
         st_warn("%s: segment %" PRId64 ": cutting %" PRId64
-                " bytes at position %" PRId64 " (offsets from %" PRId64
-                "): %s",
+                " bytes at position %" PRId64 " (offsets from %" PRId64 "): %s",
                 dir, seg->base, (int64_t)st.st_size - end, end,
                 seg->next_offset,
                 why == -ENODATA ? "short read" : log_batch_strerror(why));

@@ -45,20 +45,20 @@ static inline void seg_file_unref(seg_file_t *f)
 }
 
 typedef struct seg {
-    int64_t base;        /* base offset, the file name */
-    int64_t size;        /* bytes of whole, valid batches in the .log */
-    int64_t next_offset; /* offset after the last batch; base when empty */
-    int64_t max_ts;      /* largest batch maxTimestamp; -1 when none */
-    uint32_t max_ts_rel; /* relative last offset of the batch that set it */
+    int64_t base;          /* base offset, the file name */
+    int64_t size;          /* bytes of whole, valid batches in the .log */
+    int64_t next_offset;   /* offset after the last batch; base when empty */
+    int64_t max_ts;        /* largest batch maxTimestamp; -1 when none */
+    uint32_t max_ts_rel;   /* relative last offset of the batch that set it */
     int64_t roll_start_ms; /* age reference for log.roll.ms */
     int64_t since_index;   /* .log bytes since the last index entry */
     seg_file_t *file;      /* NULL until opened */
     idx_t idx;
-    bool loaded;     /* idx, max_ts and since_index are valid */
-    bool ts_known;   /* max_ts is valid (survives unloading idx) */
-    bool writable;   /* file opened read-write */
-    bool dirty;      /* written since the last log_sync_prepare */
-    uint64_t used;   /* last use tick, to unload idle sealed indexes */
+    bool loaded;   /* idx, max_ts and since_index are valid */
+    bool ts_known; /* max_ts is valid (survives unloading idx) */
+    bool writable; /* file opened read-write */
+    bool dirty;    /* written since the last log_sync_prepare */
+    uint64_t used; /* last use tick, to unload idle sealed indexes */
 } seg_t;
 
 /* Builds "<dir>/<base as 20 digits><ext>". */

@@ -35,8 +35,8 @@ static void fix_crc(uint8_t *b, size_t total)
 
 /* A batch of `records` records carrying `vsize`-byte values, at out (big
  * enough); returns its size. */
-static size_t build_batch(uint8_t *out, int64_t base, int records,
-                          size_t vsize, int64_t ts)
+static size_t build_batch(uint8_t *out, int64_t base, int records, size_t vsize,
+                          int64_t ts)
 {
     uint8_t *p = out + LOG_BATCH_HEADER_SIZE;
     int i;
@@ -44,14 +44,14 @@ static size_t build_batch(uint8_t *out, int64_t base, int records,
     for (i = 0; i < records; i++) {
         uint8_t body[64 + 4096];
         size_t n = 0;
-        body[n++] = 0;                  /* attributes */
-        n += put_varint(body + n, i);   /* timestampDelta */
-        n += put_varint(body + n, i);   /* offsetDelta */
-        n += put_varint(body + n, -1);  /* null key */
+        body[n++] = 0;                 /* attributes */
+        n += put_varint(body + n, i);  /* timestampDelta */
+        n += put_varint(body + n, i);  /* offsetDelta */
+        n += put_varint(body + n, -1); /* null key */
         n += put_varint(body + n, (int64_t)vsize);
         memset(body + n, 'a' + i % 26, vsize);
         n += vsize;
-        n += put_varint(body + n, 0);   /* headers */
+        n += put_varint(body + n, 0); /* headers */
         p += put_varint(p, (int64_t)n);
         memcpy(p, body, n);
         p += n;
@@ -129,8 +129,7 @@ static void test_bad_magic(void **state)
         if (m == 2)
             continue;
         buf[LOG_BATCH_OFF_MAGIC] = (uint8_t)m;
-        assert_int_equal(log_batch_parse(buf, n, true, NULL),
-                         LOG_EBATCH_MAGIC);
+        assert_int_equal(log_batch_parse(buf, n, true, NULL), LOG_EBATCH_MAGIC);
         /* Magic is reported even when the rest is missing. */
         assert_int_equal(log_batch_parse(buf, 17, true, NULL),
                          LOG_EBATCH_MAGIC);
@@ -154,7 +153,8 @@ static void test_bad_crc(void **state)
             assert_int_equal(log_batch_parse(buf, n, false, NULL), (int)n);
         } else if (i == LOG_BATCH_OFF_MAGIC) {
             assert_int_equal(rc, LOG_EBATCH_MAGIC);
-        } else if (i >= LOG_BATCH_OFF_LENGTH && i < LOG_BATCH_OFF_LEADER_EPOCH) {
+        } else if (i >= LOG_BATCH_OFF_LENGTH &&
+                   i < LOG_BATCH_OFF_LEADER_EPOCH) {
             /* Too long for the buffer, or shorter and then the CRC
              * covers fewer bytes. */
             assert_true(rc == LOG_EBATCH_LENGTH || rc == LOG_EBATCH_CRC);
@@ -217,8 +217,7 @@ static void test_truncated(void **state)
         memcpy(p, buf, len);
         assert_int_equal(log_batch_parse(p, len, true, NULL),
                          LOG_EBATCH_LENGTH);
-        assert_int_equal(log_batches_validate(p, len, NULL),
-                         LOG_EBATCH_LENGTH);
+        assert_int_equal(log_batches_validate(p, len, NULL), LOG_EBATCH_LENGTH);
         free(p);
     }
     memcpy(copy, buf, n);
@@ -261,12 +260,9 @@ static void test_validate_blob(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_good),
-        cmocka_unit_test(test_bad_length),
-        cmocka_unit_test(test_bad_magic),
-        cmocka_unit_test(test_bad_crc),
-        cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_parse_good),    cmocka_unit_test(test_bad_length),
+        cmocka_unit_test(test_bad_magic),     cmocka_unit_test(test_bad_crc),
+        cmocka_unit_test(test_corrupt),       cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_validate_blob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
