@@ -179,7 +179,8 @@ struct brk_part {
     /* acks=all ops written and waiting for fsync */
     brk_pop_t *sync_head, *sync_tail;
     bool syncing;
-    bool deleted; /* topic deleted while a sync was running */
+    bool closing; /* closed while a sync was running: finish after it */
+    bool destroy; /* ... and delete its files then (topic deleted) */
     /* long-poll fetches waiting for data */
     struct brk_waiter {
         struct brk_waiter *next;

@@ -151,10 +151,11 @@ void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy)
         p->dirty = false;
     }
     if (p->syncing) {
-        /* The worker still uses the log's files: finish in after_sync. */
-        p->deleted = true;
+        /* The worker still uses the log's files: finish in sync_after,
+         * closing or deleting as asked here. */
+        p->closing = true;
+        p->destroy = destroy;
         p->hnext = NULL;
-        (void)destroy;
         return;
     }
     part_free(sh, p, destroy);
@@ -270,8 +271,8 @@ static void sync_after(uv_work_t *w, int status)
     p->sync_tail = NULL;
     for (op = p->sync_head; op; op = op->next)
         p->sync_tail = op;
-    if (p->deleted) {
-        part_free(sh, p, true);
+    if (p->closing) {
+        part_free(sh, p, p->destroy);
         return;
     }
     if (p->sync_head)
