@@ -32,6 +32,7 @@
 
 #include "alloc/st.h"
 #include "simd/simd.h"
+#include "storage/records.h"
 #include "storage/segment.h"
 
 #include <dirent.h>
@@ -1104,6 +1105,25 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
     return -ERANGE;
 }
 
+/* Reads the batch at pos and finds its first record at or after ts (and
+ * at or after min_offset): Kafka answers ListOffsets by timestamp with a
+ * record's offset, not the batch's. Returns 1 found, 0 none, < 0 error. */
+static int batch_find_time(seg_t *seg, int64_t pos, int total, int64_t ts,
+                           int64_t min_offset, int64_t *off, int64_t *fts)
+{
+    uint8_t *b = mem_alloc((size_t)total);
+    ssize_t n;
+    int rc;
+    if (!b)
+        return -ENOMEM;
+    n = pread(seg->file->fd, b, (size_t)total, pos);
+    rc = n == total ? log_records_find_time(b, (size_t)total, ts, min_offset,
+                                            off, fts)
+                    : -EIO;
+    mem_free(b);
+    return rc;
+}
+
 int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts)
 {
     uint8_t buf[READ_BUF];
@@ -1135,9 +1155,21 @@ int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts)
             if (info.max_ts >= ts &&
                 info.base_offset + info.last_offset_delta >=
                     log->start_offset) {
+                int64_t off, fts;
+                int rc = batch_find_time(seg, p, total, ts, log->start_offset,
+                                         &off, &fts);
+                if (rc == 0) {
+                    p += total; /* maxTimestamp promised more than is there */
+                    continue;
+                }
+                if (rc < 0) {
+                    /* unreadable records: answer with the batch */
+                    off = ST_MAX(info.base_offset, log->start_offset);
+                    fts = info.max_ts;
+                }
                 if (found_ts)
-                    *found_ts = info.max_ts;
-                return ST_MAX(info.base_offset, log->start_offset);
+                    *found_ts = fts;
+                return off;
             }
             p += total;
         }

@@ -85,8 +85,8 @@ static int snappy_block(const uint8_t *in, size_t n, struct out *o)
         return -EPROTO;
     if ((rc = out_reserve(o, len)) < 0)
         return rc;
-    if (snappy_uncompress((const char *)in, n, (char *)o->p + o->len,
-                          &len) != SNAPPY_OK)
+    if (snappy_uncompress((const char *)in, n, (char *)o->p + o->len, &len) !=
+        SNAPPY_OK)
         return -EPROTO;
     o->len += len;
     return 0;
@@ -288,13 +288,13 @@ out:
 }
 
 struct find_time {
-    int64_t ts, offset, found_ts;
+    int64_t ts, min_offset, offset, found_ts;
 };
 
 static int find_time_cb(void *arg, const log_record_t *r)
 {
     struct find_time *f = arg;
-    if (r->timestamp >= f->ts) {
+    if (r->timestamp >= f->ts && r->offset >= f->min_offset) {
         f->offset = r->offset;
         f->found_ts = r->timestamp;
         return 1;
@@ -303,9 +303,10 @@ static int find_time_cb(void *arg, const log_record_t *r)
 }
 
 int log_records_find_time(const uint8_t *batch, size_t len, int64_t ts,
-                          int64_t *offset, int64_t *found_ts)
+                          int64_t min_offset, int64_t *offset,
+                          int64_t *found_ts)
 {
-    struct find_time f = {ts, -1, -1};
+    struct find_time f = {ts, min_offset, -1, -1};
     int rc = log_records_each(batch, len, find_time_cb, &f);
     if (rc < 0)
         return rc;

@@ -41,10 +41,11 @@ typedef struct log_record {
 int log_records_each(const uint8_t *batch, size_t len,
                      int (*fn)(void *arg, const log_record_t *r), void *arg);
 
-/* The first record of the batch with timestamp >= ts: its offset and
- * timestamp. Returns 1 when found, 0 when none, or a negative code as
- * above. */
+/* The first record of the batch with timestamp >= ts and offset >=
+ * min_offset: its offset and timestamp. Returns 1 when found, 0 when none,
+ * or a negative code as above. */
 int log_records_find_time(const uint8_t *batch, size_t len, int64_t ts,
-                          int64_t *offset, int64_t *found_ts);
+                          int64_t min_offset, int64_t *offset,
+                          int64_t *found_ts);
 
 #endif

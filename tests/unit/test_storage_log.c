@@ -57,7 +57,9 @@ static size_t build_batch(uint8_t *out, int records, size_t vsize, int64_t ts)
         uint8_t hdr[32];
         size_t n = 0, len;
         hdr[n++] = 0;
-        n += put_varint(hdr + n, i);
+        /* every record at the batch's time, as maxTimestamp says:
+         * ListOffsets looks at record timestamps */
+        n += put_varint(hdr + n, 0);
         n += put_varint(hdr + n, i);
         n += put_varint(hdr + n, -1);
         n += put_varint(hdr + n, (int64_t)vsize);

@@ -76,9 +76,9 @@ static size_t compress_with(int codec, const uint8_t *in, size_t n,
     case 1: {
         z_stream z = {0};
         size_t len;
-        assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8,
-                                      Z_DEFAULT_STRATEGY),
-                         Z_OK);
+        assert_int_equal(
+            deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
+            Z_OK);
         z.next_in = (Bytef *)in;
         z.avail_in = (uInt)n;
         z.next_out = out;
@@ -92,15 +92,15 @@ static size_t compress_with(int codec, const uint8_t *in, size_t n,
         size_t len = cap - 20;
         if (!xerial) {
             len = cap;
-            assert_int_equal(snappy_compress((const char *)in, n,
-                                             (char *)out, &len),
-                             SNAPPY_OK);
+            assert_int_equal(
+                snappy_compress((const char *)in, n, (char *)out, &len),
+                SNAPPY_OK);
             return len;
         }
         memcpy(out, "\x82SNAPPY\0\0\0\0\1\0\0\0\1", 16);
-        assert_int_equal(snappy_compress((const char *)in, n,
-                                         (char *)out + 20, &len),
-                         SNAPPY_OK);
+        assert_int_equal(
+            snappy_compress((const char *)in, n, (char *)out + 20, &len),
+            SNAPPY_OK);
         st_put_be32(out + 16, (uint32_t)len);
         return 20 + len;
     }
@@ -175,14 +175,18 @@ static void test_every_codec(void **state)
             assert_int_equal(log_records_each(b, len, check_cb, &s), 0);
             assert_int_equal(s.n, NREC);
             assert_int_equal(
-                log_records_find_time(b, len, 1000 + 10 * 20 - 5, &off, &ts),
+                log_records_find_time(b, len, 1000 + 10 * 20 - 5, 0, &off, &ts),
                 1);
             assert_int_equal(off, 520);
             assert_int_equal(ts, 1000 + 200);
-            assert_int_equal(log_records_find_time(b, len, 0, &off, &ts), 1);
+            assert_int_equal(log_records_find_time(b, len, 0, 0, &off, &ts), 1);
             assert_int_equal(off, 500);
+            /* records below the log start offset do not count */
+            assert_int_equal(log_records_find_time(b, len, 0, 530, &off, &ts),
+                             1);
+            assert_int_equal(off, 530);
             assert_int_equal(
-                log_records_find_time(b, len, 1000 + 10 * NREC, &off, &ts),
+                log_records_find_time(b, len, 1000 + 10 * NREC, 0, &off, &ts),
                 0);
         }
     }
@@ -196,7 +200,7 @@ static void test_log_append_time(void **state)
     (void)state;
     st_put_be16(b + 21, 8); /* timestampType = LogAppendTime */
     st_put_be64(b + 35, 777777);
-    assert_int_equal(log_records_find_time(b, len, 5000, &off, &ts), 1);
+    assert_int_equal(log_records_find_time(b, len, 5000, 0, &off, &ts), 1);
     assert_int_equal(off, 0);
     assert_int_equal(ts, 777777);
 }
