@@ -98,7 +98,10 @@ static void respond(brk_rq_t *rq)
             pr->PartitionIndex = ft->Partitions[j].Partition;
             pr->PreferredReadReplica = -1;
             pr->n_AbortedTransactions = -1;
-            pr->Records.len = -1;
+            /* Empty, not null, records for every partition, errors
+             * included: librdkafka refuses a null record set. */
+            pr->Records.p = (const uint8_t *)"";
+            pr->Records.len = 0;
             pr->Records.fd = -1;
             if (!op) {
                 pr->ErrorCode = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -116,8 +119,6 @@ static void respond(brk_rq_t *rq)
                                      : op->log_start;
             if (op->err)
                 continue;
-            pr->Records.len = 0;
-            pr->Records.p = (const uint8_t *)"";
             if (op->slice.len > 0 &&
                 (!any || (int64_t)op->slice.len <= budget)) {
                 pr->Records.p = NULL;
