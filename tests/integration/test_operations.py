@@ -1,0 +1,258 @@
+"""What an operator meets: start-up configuration (file, --set, --help,
+refusal of unknown keys and bad values), the advertised address of a
+wildcard listener, retention by size and by time, deleting a topic while
+acks=all producers write to it, and shutdown with a long poll in flight.
+"""
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import kafka_wire as kw
+from it_util import admin, base_conf, create_topic, unique_topic
+from strata_harness import Broker, find_binary
+
+
+def run_cli(*args, timeout=10):
+    return subprocess.run([find_binary()] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, text=True)
+
+
+# ------------------------------------------------------------ start-up
+
+
+def test_help_lists_every_key_with_default():
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for key in ("listeners", "log.dirs", "num.shards", "num.partitions",
+                "auto.create.topics.enable", "message.max.bytes",
+                "socket.request.max.bytes", "log.segment.bytes",
+                "log.retention.ms", "retention.ms", "segment.bytes"):
+        assert key in out, key
+    assert "PLAINTEXT://127.0.0.1:9092" in out
+    assert "./strata-data" in out
+
+
+@pytest.mark.parametrize("setting,key", [
+    ("no.such.key=1", "no.such.key"),
+    ("num.partitions=0", "num.partitions"),
+    ("auto.create.topics.enable=maybe", "auto.create.topics.enable"),
+    ("listeners=SSL://127.0.0.1:9093", "listeners"),
+    ("log.segment.bytes=-5", "log.segment.bytes"),
+])
+def test_bad_config_refused_naming_the_key(tmp_path, setting, key):
+    r = run_cli("--set", "log.dirs=%s" % tmp_path, "--set", setting)
+    assert r.returncode != 0
+    assert key in r.stderr, r.stderr
+    # refused before anything was created on disk
+    assert not os.path.exists(tmp_path / "meta")
+
+
+def test_bad_config_file_refused_with_line(tmp_path):
+    f = tmp_path / "server.properties"
+    f.write_text("# comment\nnum.partitions=2\nlog.retention.hours=banana\n")
+    r = run_cli("--config", str(f), "--set", "log.dirs=%s" % tmp_path)
+    assert r.returncode != 0
+    assert "log.retention.hours" in r.stderr and ":3" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("settings,want", [({}, 5),
+                                            ({"num.partitions": 2}, 2)])
+def test_config_file_and_set_override(tmp_path, settings, want):
+    f = tmp_path / "server.properties"
+    f.write_text("num.partitions = 5\nauto.create.topics.enable: true\n")
+    b = Broker(settings)
+    # --set wins over the file wherever --config stands on the line
+    cmd = b.command() + ["--config", str(f)]
+    b.command = lambda: cmd
+    try:
+        b.start()
+        t = unique_topic("cfg")
+        md = admin(b.bootstrap).list_topics(topic=t, timeout=10)
+        assert len(md.topics[t].partitions) == want
+    finally:
+        b.close()
+
+
+def test_wildcard_listener_advertises_reachable_address():
+    b = Broker()
+    b.settings["listeners"] = "PLAINTEXT://0.0.0.0:%d" % b.port
+    try:
+        b.start()
+        md = admin(b.bootstrap).list_topics(timeout=10)
+        assert [(br.host, br.port) for br in md.brokers.values()] == \
+            [("127.0.0.1", b.port)]
+    finally:
+        b.close()
+
+
+def test_ephemeral_port_is_advertised_as_bound(start_broker):
+    b = start_broker()
+    with kw.Client(b.addr) as c:
+        md = c.metadata()
+    assert [(br["host"], br["port"]) for br in md["brokers"]] == \
+        [("127.0.0.1", b.port)]
+
+
+# ------------------------------------------------------------ retention
+
+
+def _watermarks(bootstrap, topic, part=0):
+    c = Consumer(base_conf(bootstrap, **{"group.id": "strata-it-unused"}))
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, part),
+                                       timeout=10, cached=False)
+    finally:
+        c.close()
+
+
+def _wait_low_watermark(bootstrap, topic, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lo, hi = _watermarks(bootstrap, topic)
+        if lo > 0:
+            return lo, hi
+        time.sleep(0.2)
+    raise AssertionError("log start offset of %s never moved" % topic)
+
+
+def _produce(bootstrap, topic, n, size=100, timestamp=None, **conf):
+    p = Producer(base_conf(bootstrap, **dict({"acks": "all",
+                                               "linger.ms": 0}, **conf)))
+    for i in range(n):
+        if timestamp is None:
+            p.produce(topic, value=b"%06d" % i + b"x" * (size - 6))
+        else:
+            p.produce(topic, value=b"%06d" % i + b"x" * (size - 6),
+                      timestamp=timestamp)
+        if i % 20 == 19:
+            p.flush(10)
+    assert p.flush(30) == 0
+
+
+def _partition_dir(b, topic):
+    return os.path.join(b.data_dir, "%s-0" % topic)
+
+
+@pytest.mark.deadline(60)
+def test_retention_by_bytes(start_broker):
+    b = start_broker({"log.retention.check.interval.ms": 300})
+    t = create_topic(b.bootstrap, unique_topic("rb"), 1,
+                     {"segment.bytes": "2048", "retention.bytes": "8192"})
+    _produce(b.bootstrap, t, 400)
+    lo, hi = _wait_low_watermark(b.bootstrap, t)
+    assert hi == 400 and 0 < lo < 400
+    logs = [f for f in os.listdir(_partition_dir(b, t)) if f.endswith(".log")]
+    size = sum(os.path.getsize(os.path.join(_partition_dir(b, t), f))
+               for f in logs)
+    # what is left is retention.bytes plus at most one segment and the
+    # active one
+    assert size <= 8192 + 2 * 2048 + 1024, (size, logs)
+    # reading from the beginning starts at the new log start offset
+    c = Consumer(base_conf(b.bootstrap, **{
+        "group.id": "strata-it-unused", "auto.offset.reset": "earliest"}))
+    try:
+        c.assign([TopicPartition(t, 0, 0)])  # below the start: reset
+        m = None
+        deadline = time.monotonic() + 15
+        while m is None and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error():
+                m = None
+        assert m is not None and m.offset() >= lo
+    finally:
+        c.close()
+    # survives a restart
+    assert b.stop() == []
+    b.restart()
+    lo2, hi2 = _watermarks(b.bootstrap, t)
+    assert hi2 == 400 and lo2 >= lo
+
+
+@pytest.mark.deadline(60)
+def test_retention_by_time(start_broker):
+    b = start_broker({"log.retention.check.interval.ms": 300})
+    t = create_topic(b.bootstrap, unique_topic("rt"), 1,
+                     {"segment.bytes": "2048", "retention.ms": "60000"})
+    old = int(time.time() * 1000) - 3600 * 1000  # an hour ago
+    _produce(b.bootstrap, t, 100, timestamp=old)
+    _produce(b.bootstrap, t, 30)  # recent: must stay
+    lo, hi = _wait_low_watermark(b.bootstrap, t)
+    assert hi == 130
+    assert 0 < lo <= 100
+
+
+# ------------------------------------------------------------ topics
+
+
+@pytest.mark.deadline(90)
+@pytest.mark.parametrize("shards", [1, 2])
+def test_delete_topic_while_producing_acks_all(start_broker, shards):
+    # auto-create off: the producers would otherwise create it again
+    b = start_broker({"num.shards": shards,
+                      "auto.create.topics.enable": "false"})
+    t = create_topic(b.bootstrap, unique_topic("del"), 4)
+    stop = threading.Event()
+    errors = []
+
+    def producer():
+        p = Producer(base_conf(b.bootstrap, **{
+            "acks": "all", "linger.ms": 1, "message.timeout.ms": 5000}))
+        i = 0
+        while not stop.is_set():
+            try:
+                p.produce(t, value=b"v%d" % i, partition=i % 4,
+                          on_delivery=lambda e, m: None)
+            except BufferError:
+                p.poll(0.05)
+            i += 1
+            p.poll(0)
+        p.flush(10)
+
+    threads = [threading.Thread(target=producer) for _ in range(2)]
+    for th in threads:
+        th.start()
+    try:
+        time.sleep(1.0)
+        a = admin(b.bootstrap)  # keep the handle alive for the future
+        fs = a.delete_topics([t], operation_timeout=10)
+        fs[t].result(15)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(30)
+    assert b.alive(), b.log_tail()
+    assert not errors
+    # the topic's files are gone, and the name can be used again
+    assert not os.path.exists(_partition_dir(b, t))
+    create_topic(b.bootstrap, t, 1)
+    _produce(b.bootstrap, t, 10)
+    assert _watermarks(b.bootstrap, t) == (0, 10)
+
+
+# ------------------------------------------------------------ shutdown
+
+
+@pytest.mark.deadline(60)
+def test_sigterm_answers_waiting_long_poll_and_exits_cleanly(start_broker):
+    b = start_broker({"num.shards": 2})
+    t = create_topic(b.bootstrap, unique_topic("lp"), 2)
+    conn = kw.Conn(b.addr, timeout=20)
+    try:
+        conn.send(kw.FETCH, 11, kw.req_fetch(11, [(t, 0, 0), (t, 1, 0)],
+                                             max_wait_ms=30000))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        problems = b.stop(timeout=10)
+        assert problems == [], problems
+        assert time.monotonic() - t0 < 5
+    finally:
+        conn.close()
+    assert "clean shutdown" in b.log_text()
