@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Strata set-up on a fresh Debian/Ubuntu machine, as root:
+#   deploy/setup.sh run [strata args...]   install what is missing, build
+#                                          (release preset, build/), start
+#                                          build/strata with its defaults
+#   deploy/setup.sh test                   the same set-up, then the whole
+#                                          test suite: unit + integration
+#                                          (release), again under ASan/UBSan,
+#                                          and the decoder fuzzers (clang)
+# Packages are installed with apt-get only when missing, so a second run is
+# quick and works offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+[ $# -gt 0 ] && shift
+
+build_pkgs=(build-essential cmake pkg-config libuv1-dev liblz4-dev
+    liburing-dev libnuma-dev libjemalloc-dev libcmocka-dev libzstd-dev
+    libsnappy-dev zlib1g-dev)
+test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
+    clang libclang-rt-dev)
+
+missing() {
+    local p out=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "install ok installed" || out+=("$p")
+    done
+    echo "${out[@]}"
+}
+
+install() {
+    local need
+    need=$(missing "$@")
+    [ -z "$need" ] && return 0
+    echo "setup: installing $need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+}
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build() { # preset
+    cmake --preset "$1" >/dev/null
+    cmake --build --preset "$1" -j"$jobs"
+}
+
+case "$mode" in
+run)
+    install "${build_pkgs[@]}"
+    build release
+    exec ./build/strata "$@"
+    ;;
+test)
+    install "${build_pkgs[@]}" "${test_pkgs[@]}"
+    command -v node >/dev/null && command -v npm >/dev/null || install nodejs npm
+    if [ -f tests/integration/js/package-lock.json ]; then
+        (cd tests/integration/js && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    export CTEST_OUTPUT_ON_FAILURE=1
+    build release
+    ctest --test-dir build -j2 -L 'unit|integration'
+    echo "setup: again under AddressSanitizer + UBSan"
+    build asan
+    ctest --test-dir build-asan -j2 -L 'unit|integration'
+    echo "setup: decoder fuzzers (libFuzzer)"
+    build fuzz
+    ctest --test-dir build-fuzz -L fuzz
+    ;;
+*)
+    echo "usage: deploy/setup.sh run|test [strata args...]" >&2
+    exit 2
+    ;;
+esac
