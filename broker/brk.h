@@ -35,7 +35,7 @@ typedef struct brk_topic {
     char *name;
     size_t name_len;
     int32_t nparts;
-    uint64_t id; /* unique for the life of the data dir */
+    uint64_t id; /* unique among the topics this process has known */
     brk_topic_config_t cfg;
 } brk_topic_t;
 
@@ -60,7 +60,7 @@ struct brk {
     int nshards;
     char cluster_id[32];
     char adv_host[256]; /* "" = use the connection's local address */
-    int adv_port;
+    int adv_port;       /* 0 = the bound port (net_server_port) */
     bool clean_start; /* a clean-shutdown marker was found */
     brk_topics_t *initial; /* snapshot loaded at start */
     /* controller (shard 0) state */
@@ -81,7 +81,8 @@ struct brk_shard {
     /* controller only: changes waiting for every shard's ack */
     struct brk_ctl *ctl_pending;
     int syncs_running;
-    uv_timer_t retention_timer; /* log.retention.check.interval.ms */
+    uv_timer_t *retention_timer; /* log.retention.check.interval.ms */
+    bool stopped; /* on_shard_stop ran; the last fsync frees the shard */
 };
 
 /* ---- requests ---- */

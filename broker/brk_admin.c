@@ -39,7 +39,10 @@ static void metadata_answer(brk_rq_t *rq)
     br.NodeId = b->cfg->node_id;
     br.Host.p = host;
     br.Host.len = (int32_t)strlen(host);
-    br.Port = b->adv_port;
+    /* The bound port is known before any shard runs, so reading it from
+     * the server (not from b, filled in later) cannot race. */
+    br.Port = b->adv_port > 0 ? b->adv_port
+                              : net_server_port(net_shard_server(rq->sh->ns));
     br.Rack.len = -1;
     r.n_Brokers = 1;
     r.Brokers = &br;

@@ -250,12 +250,13 @@ static void sync_after(uv_work_t *w, int status)
     brk_pop_t **pp = &p->sync_head, *op;
     bool failed = j->rc != 0 || status != 0;
 
+    if (failed)
+        st_error("fsync of %s failed: %s", p->dir,
+                 strerror(j->rc ? -j->rc : EIO));
     sh->syncs_running--;
     net_server_busy(sh->b->srv, -1);
     mem_free(j);
     p->syncing = false;
-    if (failed)
-        st_error("fsync of %s failed: %s", p->dir, strerror(-j->rc));
     /* Answer every op whose records are now on stable storage. */
     while ((op = *pp)) {
         if (failed || op->last_offset < durable) {
@@ -271,12 +272,12 @@ static void sync_after(uv_work_t *w, int status)
     p->sync_tail = NULL;
     for (op = p->sync_head; op; op = op->next)
         p->sync_tail = op;
-    if (p->closing) {
+    if (p->closing)
         part_free(sh, p, p->destroy);
-        return;
-    }
-    if (p->sync_head)
+    else if (p->sync_head)
         start_sync(sh, p);
+    if (sh->stopped && sh->syncs_running == 0)
+        mem_free(sh);
 }
 
 static void start_sync(brk_shard_t *sh, brk_part_t *p)
@@ -520,6 +521,10 @@ void brk_pop_send(brk_rq_t *rq, brk_pop_t *op)
 
 void brk_pop_reply(brk_shard_t *owner, brk_pop_t *op)
 {
+    /* Only an fsync that outlived the shutdown wait answers after the
+     * shards stopped; nobody can take the answer any more. */
+    if (owner->stopped)
+        return;
     if (op->origin == owner->id)
         on_pop_home(owner->ns, op);
     else

@@ -47,16 +47,18 @@ static void on_shard_start(net_shard_t *ns)
                  failed);
     /* Retention deletes whole sealed segments (an unlink each), cheap
      * enough to run on the loop; the interval is the operator's. */
-    uv_timer_init(net_shard_loop(ns), &sh->retention_timer);
-    sh->retention_timer.data = sh;
-    uv_timer_start(&sh->retention_timer, on_retention_timer,
+    sh->retention_timer = mem_alloc(sizeof(*sh->retention_timer));
+    st_assert(sh->retention_timer);
+    uv_timer_init(net_shard_loop(ns), sh->retention_timer);
+    sh->retention_timer->data = sh;
+    uv_timer_start(sh->retention_timer, on_retention_timer,
                    (uint64_t)b->cfg->log_retention_check_interval_ms,
                    (uint64_t)b->cfg->log_retention_check_interval_ms);
 }
 
-static void free_shard(uv_handle_t *h)
+static void free_handle(uv_handle_t *h)
 {
-    mem_free(h->data);
+    mem_free(h);
 }
 
 static void on_shard_quiesce(net_shard_t *ns)
@@ -70,9 +72,15 @@ static void on_shard_stop(net_shard_t *ns)
     brk_parts_turn_end(sh);
     brk_part_close_all(sh);
     brk_topics_unref(sh->topics);
+    sh->topics = NULL;
     net_shard_set_app(ns, NULL);
-    /* The timer lives in sh: free both once libuv has let go of it. */
-    uv_close((uv_handle_t *)&sh->retention_timer, free_shard);
+    uv_close((uv_handle_t *)sh->retention_timer, free_handle);
+    /* An fsync still running (the shutdown wait is bounded) finishes its
+     * partitions' close and frees the shard after itself. */
+    if (sh->syncs_running == 0)
+        mem_free(sh);
+    else
+        sh->stopped = true;
 }
 
 static void on_turn_end(net_shard_t *ns)
@@ -104,6 +112,13 @@ int brk_run(brk_config_t *cfg)
     b.clean_start = log_dir_was_clean(cfg->log_dirs);
     if (!b.clean_start && b.initial->n > 0)
         st_info("no clean-shutdown marker: checking partition tails");
+    /* From here on a crash must be detected at the next start. */
+    rc = log_dir_mark_clean(cfg->log_dirs, false);
+    if (rc < 0) {
+        st_error("cannot remove the clean-shutdown marker in %s: %s",
+                 cfg->log_dirs, strerror(-rc));
+        goto out;
+    }
 
     if (!adv->wildcard)
         snprintf(b.adv_host, sizeof(b.adv_host), "%s", adv->host);
@@ -117,7 +132,11 @@ int brk_run(brk_config_t *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    nc.host = cfg->listeners.wildcard ? NULL : cfg->listeners.host;
+    /* A wildcard listens on every address of its family: [::] on IPv6
+     * (which also takes IPv4 unless the system says otherwise). */
+    nc.host = !cfg->listeners.wildcard ? cfg->listeners.host
+              : cfg->listeners.ipv6    ? "::"
+                                       : "0.0.0.0";
     nc.port = cfg->listeners.port;
     nc.nshards = b.nshards;
     nc.pin = cfg->cpu_pin;
@@ -132,13 +151,9 @@ int brk_run(brk_config_t *cfg)
     nc.cb.on_shard_stop = on_shard_stop;
     nc.cb.on_turn_end = on_turn_end;
     nc.app = &b;
-    if (b.adv_port == 0)
-        b.adv_port = -1; /* filled in below, before any shard answers */
     rc = net_server_start(&nc, &b.srv);
     if (rc < 0 && !b.srv)
         goto out;
-    if (b.adv_port == -1)
-        b.adv_port = net_server_port(b.srv);
     if (rc == 0) {
         brk_listener_format(&cfg->listeners, addr, sizeof(addr));
         st_info("listening on %s (port %d), data in %s, %d topic(s), "

@@ -481,8 +481,15 @@ int brk_meta_load(brk_t *b)
         if (n > len - off - 8 ||
             simd_crc32c(0, data + off + 8, n) != crc)
             break;
-        if (replay_record(b, &st, data + off + 8, n) != 0)
-            break;
+        /* A record with a good CRC that we cannot use (a type from a newer
+         * version, say) is skipped with a warning: dropping it and all
+         * that follows would lose good metadata. */
+        if (replay_record(b, &st, data + off + 8, n) != 0) {
+            st_warn("metadata log: skipping unreadable record of type %d "
+                    "at offset %zu",
+                    n ? data[off + 8] : -1, off);
+            st.deletes++; /* forces the rewrite without it */
+        }
         off += 8 + n;
     }
     if (off != len)

@@ -8,9 +8,9 @@
  * no sendfile and owns the read buffers, and Fetch must send stored bytes
  * straight from segment files.
  *
- * Framing: a 4-byte big-endian size, then the request. A size < 0 or above
- * the frame limit closes the connection before anything is allocated for
- * it. Each complete frame becomes a net_req handed to the application;
+ * Framing: a 4-byte big-endian size, then the request. A size below 8
+ * (too small for a request header, negative included) or above the frame
+ * limit closes the connection before anything is allocated for it. Each complete frame becomes a net_req handed to the application;
  * responses leave the connection in request order whatever order the
  * application completes them in. Idle connections hold no read buffer.
  *
@@ -89,8 +89,10 @@ typedef struct net_config {
  * and starts the shard threads. Returns 0 or -errno. */
 int net_server_start(const net_config_t *cfg, net_server_t **out);
 int net_server_port(const net_server_t *srv); /* the bound port */
-/* Asks every shard to stop: listeners close, connections finish the
- * responses already computed and close, on_shard_stop runs. Thread-safe
+/* Asks every shard to stop: listeners close, responses already computed
+ * get one non-blocking attempt to leave, connections close (requests still
+ * in progress are dropped), then on_shard_quiesce, and on_shard_stop once
+ * no message or background job is in flight. Thread-safe
  * and async-signal-safe-ish (only uv_async_send). */
 void net_server_stop(net_server_t *srv);
 /* Waits for the shard threads and frees the server. */

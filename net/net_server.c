@@ -682,8 +682,14 @@ static void shard_phase(net_shard_t *s)
             close_handle((uv_handle_t *)&s->listen_poll);
             s->listening = false;
         }
-        while (s->conns)
-            net_conn_abort(s->conns, NULL);
+        /* Responses already computed get one non-blocking try to leave
+         * before their connections close; requests still being worked on
+         * are dropped (the client retries them). */
+        while (s->conns) {
+            net_conn_t *c = s->conns;
+            conn_send(c);
+            net_conn_abort(c, NULL);
+        }
         uv_timer_stop(&s->idle_timer);
         if (srv->cfg.cb.on_shard_quiesce)
             srv->cfg.cb.on_shard_quiesce(s);
