@@ -199,7 +199,9 @@ typedef struct kp_MetadataResponse {
     kp_MetadataTopic_t *Topics;
 } kp_MetadataResponse_t;
 
-/* ================= Produce (0), v3-7 ================= */
+/* ================= Produce (0), v0-7 ================= */
+/* Records are opaque to the codec: legacy message sets (magic 0/1) at v0-2,
+ * record batches (magic 2) at v3+; the codec does not look inside. */
 typedef struct kp_ProducePartition {
     int32_t Index;
     kp_records_t Records; /* memory only when decoded */
@@ -212,7 +214,7 @@ typedef struct kp_ProduceTopic {
 } kp_ProduceTopic_t;
 
 typedef struct kp_ProduceRequest {
-    kp_str_t TransactionalId; /* v3+, nullable */
+    kp_str_t TransactionalId; /* v3+, nullable, default null */
     int16_t Acks;
     int32_t TimeoutMs;
     int32_t n_TopicData;

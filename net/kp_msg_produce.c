@@ -1,17 +1,24 @@
-/* Produce (key 0), versions 3-7 (record batches of magic 2 only, which is
- * what v3+ carries).
+/* Produce (key 0), versions 0-7.
+ *
+ * v0-2 are kept although Kafka deprecates them: librdkafka (2.0.x at least)
+ * only compresses when the broker's Produce range starts at v0, so a broker
+ * advertising 3+ would receive every "gzip" batch uncompressed. v0-2 have no
+ * TransactionalId and carry legacy message sets (magic 0 or 1) instead of
+ * record batches (magic 2, v3+); the response gains ThrottleTimeMs at v1,
+ * LogAppendTimeMs at v2 and LogStartOffset at v5.
  *
  * The records of each partition are decoded as a view into the request
  * buffer, never copied: the broker checks the batches in place and appends
- * them from there. Their content is the storage layer's business; here they
- * are opaque nullable bytes. */
+ * them from there. Their content, whatever its magic, is the storage
+ * layer's business (including up-converting message sets); here they are
+ * opaque nullable bytes. */
 #include "net/kp_msg_int.h"
 
 #include <string.h>
 
 #include "alloc/st.h"
 
-#define MIN_V 3
+#define MIN_V 0
 #define MAX_V 7
 
 int kp_ProduceRequest_decode(kp_rd_t *rd, int version, mem_pool_t *pool,
@@ -26,7 +33,8 @@ int kp_ProduceRequest_decode(kp_rd_t *rd, int version, mem_pool_t *pool,
     out->TransactionalId = (kp_str_t){NULL, -1};
     if (kp__version_ok(rd, version, MIN_V, MAX_V))
         return KP_EINVAL;
-    out->TransactionalId = kp_rd_nstr(rd, flex);
+    if (version >= 3)
+        out->TransactionalId = kp_rd_nstr(rd, flex);
     out->Acks = kp_rd_i16(rd);
     out->TimeoutMs = kp_rd_i32(rd);
     out->n_TopicData = kp_rd_array(rd, flex, false, tmin);
@@ -57,7 +65,8 @@ void kp_ProduceRequest_encode(kp_wr_t *w, int version,
     int32_t i, j;
 
     st_assert(version >= MIN_V && version <= MAX_V);
-    kp_wr_kstr(w, flex, m->TransactionalId);
+    if (version >= 3)
+        kp_wr_kstr(w, flex, m->TransactionalId);
     kp_wr_i16(w, m->Acks);
     kp_wr_i32(w, m->TimeoutMs);
     kp_wr_array(w, flex, m->n_TopicData);
@@ -80,7 +89,8 @@ int kp_ProduceResponse_decode(kp_rd_t *rd, int version, mem_pool_t *pool,
 {
     bool flex = kp_api_is_flex(KP_API_Produce, version);
     size_t tmin = KP__STR_MIN(flex) + KP__ARR_MIN(flex) + KP__TAGS_MIN(flex);
-    size_t pmin = 4 + 2 + 8 + 8 + (version >= 5 ? 8 : 0) + KP__TAGS_MIN(flex);
+    size_t pmin = 4 + 2 + 8 + (version >= 2 ? 8 : 0) + (version >= 5 ? 8 : 0) +
+                  KP__TAGS_MIN(flex);
     int32_t i, j;
 
     memset(out, 0, sizeof(*out));
@@ -100,13 +110,14 @@ int kp_ProduceResponse_decode(kp_rd_t *rd, int version, mem_pool_t *pool,
             p->Index = kp_rd_i32(rd);
             p->ErrorCode = kp_rd_i16(rd);
             p->BaseOffset = kp_rd_i64(rd);
-            p->LogAppendTimeMs = kp_rd_i64(rd); /* v2+ */
+            p->LogAppendTimeMs = version >= 2 ? kp_rd_i64(rd) : -1;
             p->LogStartOffset = version >= 5 ? kp_rd_i64(rd) : -1;
             kp_rd_tags(rd, flex);
         }
         kp_rd_tags(rd, flex);
     }
-    out->ThrottleTimeMs = kp_rd_i32(rd); /* v1+ */
+    if (version >= 1)
+        out->ThrottleTimeMs = kp_rd_i32(rd);
     kp_rd_tags(rd, flex);
     return rd->err;
 }
@@ -128,13 +139,15 @@ void kp_ProduceResponse_encode(kp_wr_t *w, int version,
             kp_wr_i32(w, p->Index);
             kp_wr_i16(w, p->ErrorCode);
             kp_wr_i64(w, p->BaseOffset);
-            kp_wr_i64(w, p->LogAppendTimeMs);
+            if (version >= 2)
+                kp_wr_i64(w, p->LogAppendTimeMs);
             if (version >= 5)
                 kp_wr_i64(w, p->LogStartOffset);
             kp_wr_tags_empty(w, flex);
         }
         kp_wr_tags_empty(w, flex);
     }
-    kp_wr_i32(w, m->ThrottleTimeMs);
+    if (version >= 1)
+        kp_wr_i32(w, m->ThrottleTimeMs);
     kp_wr_tags_empty(w, flex);
 }

@@ -1002,8 +1002,8 @@ static void test_roundtrip_all(void **state)
             count++;
         }
     }
-    /* 4 + 8 + 5 + 8 + 4 + 5 + 4 versions */
-    assert_int_equal(count, 38);
+    /* 4 + 8 + 8 + 8 + 4 + 5 + 4 versions */
+    assert_int_equal(count, 41);
 }
 
 /* Versions outside the supported ranges are refused by every decoder. */
@@ -1279,6 +1279,46 @@ static void test_golden_batch_crc(void **state)
                 crc32c_ref(kpg_batch_hello + 21, sizeof(kpg_batch_hello) - 21));
 }
 
+/* Standard CRC-32 (IEEE, reflected 0xedb88320, zlib's), bit by bit: the
+ * checksum of legacy messages (magic 0 and 1). */
+static uint32_t crc32_ieee_ref(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+/* A one-message legacy set: offset, messageSize, crc, magic. */
+static void check_msgset(const uint8_t *p, size_t n, int magic)
+{
+    assert_true(n > 17);
+    assert_true(st_be64(p) == 0);             /* producer's offset */
+    assert_int_equal(st_be32(p + 8), n - 12); /* messageSize */
+    assert_int_equal(p[16], magic);           /* magic */
+    assert_true(st_be32(p + 12) == crc32_ieee_ref(p + 16, n - 16));
+}
+
+static void test_golden_msgset_crc(void **state)
+{
+    (void)state;
+    assert_true(crc32_ieee_ref((const uint8_t *)"123456789", 9) == 0xcbf43926u);
+    check_msgset(kpg_msgset_v0_hello, sizeof(kpg_msgset_v0_hello), 0);
+    check_msgset(kpg_msgset_v1_key_hello, sizeof(kpg_msgset_v1_key_hello), 1);
+    /* Field positions the comments claim: key length, and for magic 1 the
+     * timestamp before it. */
+    assert_int_equal((int32_t)st_be32(kpg_msgset_v0_hello + 18), -1);
+    assert_int_equal(st_be32(kpg_msgset_v0_hello + 22), 5);
+    assert_true(st_be64(kpg_msgset_v1_key_hello + 18) == 1700000000000ull);
+    assert_int_equal(st_be32(kpg_msgset_v1_key_hello + 26), 3);
+    assert_int_equal(st_be32(kpg_msgset_v1_key_hello + 33), 5);
+}
+
 static void test_golden_produce(void **state)
 {
     struct golden g;
@@ -1305,6 +1345,71 @@ static void test_golden_produce(void **state)
     assert_int_equal(r->fd, -1);
     assert_null(r->ref);
     golden_done(&g);
+
+    /* v0: no TransactionalId on the wire, a magic-0 message set passed
+     * through as it came. */
+    golden_decode(&g, kpg_produce_v0_req, sizeof(kpg_produce_v0_req), &m);
+    assert_int_equal(g.h.ApiVersion, 0);
+    assert_int_equal(g.h.CorrelationId, 12);
+    assert_int_equal(g.h.hdr_version, 1);
+    assert_null_str(m.TransactionalId); /* v3+ field: default */
+    assert_int_equal(m.Acks, 1);
+    assert_int_equal(m.TimeoutMs, 1500);
+    assert_int_equal(m.n_TopicData, 1);
+    assert_str(m.TopicData[0].Name, "test");
+    assert_int_equal(m.TopicData[0].n_PartitionData, 1);
+    assert_int_equal(m.TopicData[0].PartitionData[0].Index, 0);
+    r = &m.TopicData[0].PartitionData[0].Records;
+    assert_int_equal(r->len, sizeof(kpg_msgset_v0_hello));
+    assert_memory_equal(r->p, kpg_msgset_v0_hello, sizeof(kpg_msgset_v0_hello));
+    assert_true(r->p >= g.copy && r->p < g.copy + sizeof(kpg_produce_v0_req));
+    golden_done(&g);
+
+    /* v2: same layout, a magic-1 message set. */
+    golden_decode(&g, kpg_produce_v2_req, sizeof(kpg_produce_v2_req), &m);
+    assert_int_equal(g.h.ApiVersion, 2);
+    assert_int_equal(g.h.CorrelationId, 13);
+    assert_null_str(m.TransactionalId);
+    assert_int_equal(m.Acks, -1);
+    assert_int_equal(m.TimeoutMs, 30000);
+    assert_int_equal(m.n_TopicData, 1);
+    assert_str(m.TopicData[0].Name, "test");
+    assert_int_equal(m.TopicData[0].n_PartitionData, 1);
+    assert_int_equal(m.TopicData[0].PartitionData[0].Index, 1);
+    r = &m.TopicData[0].PartitionData[0].Records;
+    assert_int_equal(r->len, sizeof(kpg_msgset_v1_key_hello));
+    assert_memory_equal(r->p, kpg_msgset_v1_key_hello,
+                        sizeof(kpg_msgset_v1_key_hello));
+    golden_done(&g);
+}
+
+/* Encoding the decoded v0/v2 golden bodies gives the wire bytes back: in
+ * particular no TransactionalId is written below v3, even when set. */
+static void test_produce_v0_v2_reencode(void **state)
+{
+    static const struct {
+        const uint8_t *frame;
+        size_t len;
+    } fr[] = {{kpg_produce_v0_req, sizeof(kpg_produce_v0_req)},
+              {kpg_produce_v2_req, sizeof(kpg_produce_v2_req)}};
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < ST_ARRAY_LEN(fr); i++) {
+        struct golden g;
+        kp_ProduceRequest_t m;
+        size_t body_at;
+        kp_wr_t w;
+
+        golden_decode(&g, fr[i].frame, fr[i].len, &m);
+        body_at = 4 + 2 + 2 + 4 + 2 + 7; /* size, header v1 "rdkafka" */
+        m.TransactionalId = (kp_str_t){"txn", 3};
+        kp_wr_init(&w, 0);
+        kp_ProduceRequest_encode(&w, g.h.ApiVersion, &m);
+        assert_wr_eq(&w, fr[i].frame + body_at, fr[i].len - body_at);
+        kp_wr_fini(&w);
+        golden_done(&g);
+    }
 }
 
 static void test_golden_fetch(void **state)
@@ -1477,13 +1582,57 @@ static void test_golden_resp_produce(void **state)
     kp_ProducePartitionResponse_t p = {0, 0, 42, -1, 0};
     kp_ProduceTopicResponse_t t = {{"test", 4}, 1, &p};
     kp_ProduceResponse_t m = {1, &t, 0};
+    kp_ProduceResponse_t d;
+    mem_pool_t *pool;
     kp_wr_t w;
+    kp_rd_t rd;
     (void)state;
 
     kp_wr_init(&w, 0);
     kp_ProduceResponse_encode(&w, 7, &m);
     assert_wr_eq(&w, kpg_produce_v7_resp, sizeof(kpg_produce_v7_resp));
+
+    /* v0: the v2+ and v5+ fields and the v1+ throttle time are not
+     * written, whatever the struct holds. */
+    p = (kp_ProducePartitionResponse_t){0, 0, 42, 1700000000000, 3};
+    m.ThrottleTimeMs = 100;
+    kp_wr_reset(&w);
+    kp_ProduceResponse_encode(&w, 0, &m);
+    assert_wr_eq(&w, kpg_produce_v0_resp, sizeof(kpg_produce_v0_resp));
+
+    /* v2: log-append time and throttle time, still no LogStartOffset. */
+    p = (kp_ProducePartitionResponse_t){1, 0, 7, 1700000000000, 3};
+    kp_wr_reset(&w);
+    kp_ProduceResponse_encode(&w, 2, &m);
+    assert_wr_eq(&w, kpg_produce_v2_resp, sizeof(kpg_produce_v2_resp));
     kp_wr_fini(&w);
+
+    /* Decoding gives the schema defaults for what a version lacks. */
+    pool = mem_pool_new(0, 0);
+    kp_rd_init(&rd, kpg_produce_v0_resp, sizeof(kpg_produce_v0_resp));
+    assert_int_equal(kp_ProduceResponse_decode(&rd, 0, pool, &d), 0);
+    assert_int_equal(kp_rd_left(&rd), 0);
+    assert_int_equal(d.n_Responses, 1);
+    assert_int_equal(d.Responses[0].n_PartitionResponses, 1);
+    assert_true(d.Responses[0].PartitionResponses[0].BaseOffset == 42);
+    assert_true(d.Responses[0].PartitionResponses[0].LogAppendTimeMs == -1);
+    assert_true(d.Responses[0].PartitionResponses[0].LogStartOffset == -1);
+    assert_int_equal(d.ThrottleTimeMs, 0);
+    kp_rd_init(&rd, kpg_produce_v2_resp, sizeof(kpg_produce_v2_resp));
+    assert_int_equal(kp_ProduceResponse_decode(&rd, 2, pool, &d), 0);
+    assert_int_equal(kp_rd_left(&rd), 0);
+    assert_int_equal(d.Responses[0].PartitionResponses[0].Index, 1);
+    assert_true(d.Responses[0].PartitionResponses[0].LogAppendTimeMs ==
+                1700000000000);
+    assert_true(d.Responses[0].PartitionResponses[0].LogStartOffset == -1);
+    assert_int_equal(d.ThrottleTimeMs, 100);
+    mem_pool_free(pool);
+
+    /* Every prefix of both fails cleanly. */
+    sweep(kps_Produce_resp_dec, 0, kpg_produce_v0_resp,
+          sizeof(kpg_produce_v0_resp), "kpg_produce_v0_resp");
+    sweep(kps_Produce_resp_dec, 2, kpg_produce_v2_resp,
+          sizeof(kpg_produce_v2_resp), "kpg_produce_v2_resp");
 }
 
 /* The Fetch v11 golden response three ways: records copied (no ref),
@@ -1674,6 +1823,10 @@ static void test_count_refused_before_alloc(void **state)
     kp_rd_init(&rd, body, sizeof(body));
     assert_int_equal(kp_ProduceRequest_decode(&rd, 7, pool, &d), KP_ETRUNC);
     assert_int_equal(mem_pool_used(pool), 0);
+    /* v0 has no TransactionalId: the same claim two bytes earlier. */
+    kp_rd_init(&rd, body + 2, sizeof(body) - 2);
+    assert_int_equal(kp_ProduceRequest_decode(&rd, 0, pool, &d), KP_ETRUNC);
+    assert_int_equal(mem_pool_used(pool), 0);
     mem_pool_free(pool);
 }
 
@@ -1712,7 +1865,9 @@ int main(void)
         cmocka_unit_test(test_golden_apiversions),
         cmocka_unit_test(test_golden_metadata),
         cmocka_unit_test(test_golden_batch_crc),
+        cmocka_unit_test(test_golden_msgset_crc),
         cmocka_unit_test(test_golden_produce),
+        cmocka_unit_test(test_produce_v0_v2_reencode),
         cmocka_unit_test(test_golden_fetch),
         cmocka_unit_test(test_golden_listoffsets),
         cmocka_unit_test(test_golden_createtopics),
