@@ -1,184 +1,19 @@
 /* Decompression and iteration of the records in a v2 batch (records.h).
  *
- * Decompression goes through the well-kept libraries rather than code of
- * our own: zlib (gzip), snappy's C API, lz4's frame API and zstd's
- * streaming API. Output is capped at LOG_RECORDS_MAX_INFLATED so a
- * hostile batch cannot make us allocate without bound. */
+ * Decompression is shared with the legacy up-converter and lives in
+ * inflate.c: the well-kept libraries (zlib, snappy, lz4 frame, zstd) with
+ * output capped at LOG_RECORDS_MAX_INFLATED, so a hostile batch cannot
+ * make us allocate without bound. */
 #include "storage/records.h"
 #include "alloc/mem.h"
 #include "alloc/st.h"
 #include "storage/batch.h"
+#include "storage/inflate.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include <lz4frame.h>
-#include <snappy-c.h>
-#include <zlib.h>
-#include <zstd.h>
-
 #define HDR 61 /* v2 batch header bytes before the records */
-
-struct out {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-static int out_reserve(struct out *o, size_t more)
-{
-    size_t cap;
-    uint8_t *p;
-    if (o->cap - o->len >= more)
-        return 0;
-    if (o->len + more > LOG_RECORDS_MAX_INFLATED)
-        return -EFBIG;
-    cap = o->cap ? o->cap : 64 * 1024;
-    while (cap < o->len + more)
-        cap *= 2;
-    if (cap > LOG_RECORDS_MAX_INFLATED)
-        cap = LOG_RECORDS_MAX_INFLATED;
-    p = mem_realloc(o->p, cap);
-    if (!p)
-        return -ENOMEM;
-    o->p = p;
-    o->cap = cap;
-    return 0;
-}
-
-static int inflate_gzip(const uint8_t *in, size_t n, struct out *o)
-{
-    z_stream z = {0};
-    int rc;
-    if (inflateInit2(&z, 15 + 32) != Z_OK) /* gzip or zlib header */
-        return -ENOMEM;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)n;
-    do {
-        if ((rc = out_reserve(o, 64 * 1024)) < 0)
-            break;
-        z.next_out = o->p + o->len;
-        z.avail_out = (uInt)(o->cap - o->len);
-        rc = inflate(&z, Z_NO_FLUSH);
-        o->len = o->cap - z.avail_out;
-        if (rc == Z_STREAM_END) {
-            rc = 0;
-            break;
-        }
-        if (rc != Z_OK) {
-            rc = -EPROTO;
-            break;
-        }
-        if (z.avail_in == 0 && z.avail_out > 0) {
-            rc = -EPROTO; /* truncated stream */
-            break;
-        }
-    } while (1);
-    inflateEnd(&z);
-    return rc;
-}
-
-static int snappy_block(const uint8_t *in, size_t n, struct out *o)
-{
-    size_t len;
-    int rc;
-    if (snappy_uncompressed_length((const char *)in, n, &len) != SNAPPY_OK)
-        return -EPROTO;
-    if ((rc = out_reserve(o, len)) < 0)
-        return rc;
-    if (snappy_uncompress((const char *)in, n, (char *)o->p + o->len, &len) !=
-        SNAPPY_OK)
-        return -EPROTO;
-    o->len += len;
-    return 0;
-}
-
-static int inflate_snappy(const uint8_t *in, size_t n, struct out *o)
-{
-    static const uint8_t xerial[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
-    size_t p = 16;
-    int rc;
-    /* The Java client frames snappy the xerial way: a 16-byte header,
-     * then blocks of [u32 length][raw snappy]; librdkafka sends raw. */
-    if (n < 16 || memcmp(in, xerial, 8) != 0)
-        return snappy_block(in, n, o);
-    while (p < n) {
-        uint32_t bl;
-        if (n - p < 4)
-            return -EPROTO;
-        bl = st_be32(in + p);
-        p += 4;
-        if (bl > n - p)
-            return -EPROTO;
-        if ((rc = snappy_block(in + p, bl, o)) < 0)
-            return rc;
-        p += bl;
-    }
-    return 0;
-}
-
-static int inflate_lz4(const uint8_t *in, size_t n, struct out *o)
-{
-    LZ4F_dctx *dctx;
-    size_t rc = 0;
-    int err = 0;
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
-        return -ENOMEM;
-    while (n > 0) {
-        size_t in_sz = n, out_sz;
-        if ((err = out_reserve(o, 64 * 1024)) < 0)
-            break;
-        out_sz = o->cap - o->len;
-        rc = LZ4F_decompress(dctx, o->p + o->len, &out_sz, in, &in_sz, NULL);
-        if (LZ4F_isError(rc)) {
-            err = -EPROTO;
-            break;
-        }
-        o->len += out_sz;
-        in += in_sz;
-        n -= in_sz;
-        if (rc == 0)
-            break; /* frame complete */
-        if (in_sz == 0 && out_sz == 0) {
-            err = -EPROTO;
-            break;
-        }
-    }
-    if (!err && rc != 0)
-        err = -EPROTO; /* truncated frame */
-    LZ4F_freeDecompressionContext(dctx);
-    return err;
-}
-
-static int inflate_zstd(const uint8_t *in, size_t n, struct out *o)
-{
-    ZSTD_DStream *ds = ZSTD_createDStream();
-    ZSTD_inBuffer ib = {in, n, 0};
-    size_t rc = 1;
-    int err = 0;
-    if (!ds)
-        return -ENOMEM;
-    ZSTD_initDStream(ds);
-    while (ib.pos < ib.size) {
-        ZSTD_outBuffer ob;
-        if ((err = out_reserve(o, 64 * 1024)) < 0)
-            break;
-        ob.dst = o->p + o->len;
-        ob.size = o->cap - o->len;
-        ob.pos = 0;
-        rc = ZSTD_decompressStream(ds, &ob, &ib);
-        if (ZSTD_isError(rc)) {
-            err = -EPROTO;
-            break;
-        }
-        o->len += ob.pos;
-        if (ob.pos == 0 && rc != 0 && ib.pos == ib.size)
-            break;
-    }
-    if (!err && rc != 0)
-        err = -EPROTO;
-    ZSTD_freeDStream(ds);
-    return err;
-}
 
 static int64_t rd_varlong(const uint8_t **p, const uint8_t *end, bool *bad)
 {
@@ -219,7 +54,8 @@ int log_records_each(const uint8_t *batch, size_t len,
                      int (*fn)(void *arg, const log_record_t *r), void *arg)
 {
     log_batch_info_t bi;
-    struct out o = {0};
+    uint8_t *inflated = NULL;
+    size_t inflated_len = 0;
     const uint8_t *p, *end;
     int rc, codec;
     bool log_append_time;
@@ -231,29 +67,13 @@ int log_records_each(const uint8_t *batch, size_t len,
     log_append_time = (bi.attributes & 8) != 0;
     p = batch + HDR;
     end = batch + bi.length;
-    switch (codec) {
-    case 0:
-        break;
-    case 1:
-        rc = inflate_gzip(p, (size_t)(end - p), &o);
-        break;
-    case 2:
-        rc = inflate_snappy(p, (size_t)(end - p), &o);
-        break;
-    case 3:
-        rc = inflate_lz4(p, (size_t)(end - p), &o);
-        break;
-    case 4:
-        rc = inflate_zstd(p, (size_t)(end - p), &o);
-        break;
-    default:
-        rc = -ENOTSUP;
-    }
-    if (rc < 0)
-        goto out;
     if (codec != 0) {
-        p = o.p;
-        end = o.p + o.len;
+        rc =
+            log__inflate(codec, p, (size_t)(end - p), &inflated, &inflated_len);
+        if (rc < 0)
+            return rc;
+        p = inflated;
+        end = inflated + inflated_len;
     }
     for (int32_t i = 0; i < bi.records; i++) {
         log_record_t r = {0};
@@ -283,7 +103,7 @@ int log_records_each(const uint8_t *batch, size_t len,
     }
     rc = 0;
 out:
-    mem_free(o.p);
+    mem_free(inflated);
     return rc;
 }
 
