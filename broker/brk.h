@@ -129,6 +129,7 @@ struct brk_pop {
     int32_t partition;
     /* inputs */
     uint8_t *records;
+    uint8_t *owned; /* up-converted records (Produce v0-2), freed with rq */
     size_t rec_len;
     int32_t rec_count;
     int16_t acks;

@@ -14,7 +14,10 @@
 #include <string.h>
 
 static const brk_api_t apis[] = {
-    {KP_API_Produce, 3, 7, brk_handle_Produce},
+    /* Produce 0-2 carry legacy message sets, up-converted on arrival;
+     * librdkafka also needs v0 in the range before it will compress with
+     * gzip or snappy at all. */
+    {KP_API_Produce, 0, 7, brk_handle_Produce},
     {KP_API_Fetch, 4, 11, brk_handle_Fetch},
     {KP_API_ListOffsets, 0, 3, brk_handle_ListOffsets},
     {KP_API_Metadata, 0, 7, brk_handle_Metadata},
@@ -107,9 +110,12 @@ void brk_on_req_free(net_req_t *req)
     brk_rq_t *rq = req->app;
     if (!rq)
         return;
-    for (int i = 0; i < rq->nops; i++)
-        if (rq->ops[i])
+    for (int i = 0; i < rq->nops; i++) {
+        if (rq->ops[i]) {
             mem_unref(rq->ops[i]->slice.ref);
+            mem_free(rq->ops[i]->owned);
+        }
+    }
     mem_pool_free(rq->pool);
     mem_free(rq);
     req->app = NULL;

@@ -1,9 +1,16 @@
 /* Produce: decode, check every batch (length, magic 2, CRC32C, size), then
  * send each partition's records to its owner, where the batch aggregator
  * assigns offsets and writes them (brk_part.c). The response is encoded
- * once every partition has answered; acks=0 sends none. */
+ * once every partition has answered; acks=0 sends none.
+ *
+ * Versions 0-2 carry legacy message sets (magic 0 and 1): like Kafka, the
+ * broker up-converts them here, on the connection's shard, into one v2
+ * batch per partition, so storage and every reader only ever see v2. The
+ * newer versions must carry v2 batches, the older ones must not. */
 #include "broker/brk.h"
+#include "storage/legacy.h"
 
+#include <errno.h>
 #include <string.h>
 
 struct produce_ctx {
@@ -30,6 +37,7 @@ static void produce_done(brk_rq_t *rq)
             pr->ErrorCode = op->err;
             pr->BaseOffset = op->err ? -1 : op->base_offset;
             pr->LogStartOffset = op->err ? -1 : op->log_start;
+            pr->LogAppendTimeMs = op->err ? -1 : op->ts_out;
         }
     }
     brk_resp_begin(rq);
@@ -37,19 +45,51 @@ static void produce_done(brk_rq_t *rq)
     brk_rq_finish(rq);
 }
 
-static kp_err_t check_records(const brk_topic_t *t, kp_records_t *rec,
-                              int32_t *count)
+/* Legacy records become one v2 batch in op->owned. */
+static kp_err_t upconvert(brk_pop_t *op, const kp_records_t *rec)
+{
+    size_t len = 0;
+    int32_t n = 0;
+    int64_t now = st_wall_ms();
+    int rc = log_legacy_upconvert(rec->p, (size_t)rec->len, now, &op->owned,
+                                  &len, &n);
+    if (rc == -EFBIG)
+        return KP_ERR_MESSAGE_TOO_LARGE;
+    if (rc == -ENOMEM)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    if (rc < 0)
+        return KP_ERR_CORRUPT_MESSAGE;
+    op->records = op->owned;
+    op->rec_len = len;
+    /* the batch says LogAppendTime when a message had no CreateTime */
+    if (st_be16(op->owned + 21) & 8)
+        op->ts_out = now;
+    return KP_ERR_NONE;
+}
+
+static kp_err_t check_records(const brk_topic_t *t, int version,
+                              kp_records_t *rec, brk_pop_t *op)
 {
     log_batches_summary_t sum;
-    int rc;
+    int magic, rc;
     if (rec->len <= 0)
         return KP_ERR_CORRUPT_MESSAGE;
-    rc = log_batches_validate(rec->p, (size_t)rec->len, &sum);
+    magic = log_records_magic(rec->p, (size_t)rec->len);
+    op->records = (uint8_t *)rec->p;
+    op->rec_len = (size_t)rec->len;
+    if ((version < 3) != (magic == 0 || magic == 1))
+        return KP_ERR_CORRUPT_MESSAGE;
+    if (version < 3) {
+        kp_err_t err = upconvert(op, rec);
+        if (err != KP_ERR_NONE)
+            return err;
+    }
+    rc = log_batches_validate(op->records, op->rec_len, &sum);
     if (rc != 0)
         return KP_ERR_CORRUPT_MESSAGE;
     if (sum.max_batch_size > t->cfg.max_message_bytes)
         return KP_ERR_MESSAGE_TOO_LARGE;
-    *count = (int32_t)sum.records;
+    op->rec_count = (int32_t)sum.records;
     return KP_ERR_NONE;
 }
 
@@ -98,14 +138,21 @@ void brk_handle_Produce(brk_rq_t *rq)
         for (int32_t j = 0; j < td->n_PartitionData; j++, k++) {
             kp_ProducePartition_t *pd = &td->PartitionData[j];
             kp_ProducePartitionResponse_t *pr = &tr->PartitionResponses[j];
-            brk_pop_t *op;
+            brk_pop_t *op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
             kp_err_t err = KP_ERR_NONE;
-            int32_t count = 0;
 
             pr->Index = pd->Index;
             pr->BaseOffset = -1;
             pr->LogAppendTimeMs = -1;
             pr->LogStartOffset = -1;
+            if (!op) {
+                pr->ErrorCode = KP_ERR_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            /* Registered first, so that up-converted records are freed
+             * with the request whatever happens next. */
+            rq->ops[k] = op;
+            op->ts_out = -1;
             if (!t || pd->Index < 0 || pd->Index >= t->nparts)
                 err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (c->m.Acks != 0 && c->m.Acks != 1 && c->m.Acks != -1)
@@ -115,26 +162,18 @@ void brk_handle_Produce(brk_rq_t *rq)
                  * refuse rather than write records we cannot commit. */
                 err = KP_ERR_INVALID_REQUEST;
             else
-                err = check_records(t, &pd->Records, &count);
+                err = check_records(t, rq->hdr.ApiVersion, &pd->Records, op);
             if (err != KP_ERR_NONE) {
-                pr->ErrorCode = err;
-                continue;
-            }
-            op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
-            if (!op) {
-                pr->ErrorCode = KP_ERR_UNKNOWN_SERVER_ERROR;
+                op->err = err;
                 continue;
             }
             op->kind = BRK_POP_PRODUCE;
             op->topic = t;
             op->partition = pd->Index;
-            /* The frame buffer is ours until the request is freed, so the
-             * owner may rewrite base offsets in place. */
-            op->records = (uint8_t *)pd->Records.p;
-            op->rec_len = (size_t)pd->Records.len;
-            op->rec_count = count;
+            /* The records (the frame buffer, or the up-converted copy) are
+             * ours until the request is freed, so the owner may rewrite
+             * base offsets in place. */
             op->acks = c->m.Acks;
-            rq->ops[k] = op;
             brk_pop_send(rq, op);
         }
     }
