@@ -381,3 +381,36 @@ def test_unknown_metadata_record_is_skipped_not_truncated(start_broker):
     assert t1 in md.topics
     assert len(md.topics[name.decode()].partitions) == 3
     assert "skipping unreadable record" in b.log_text()
+
+
+# ------------------------------------------------------------ limits
+
+
+@pytest.mark.deadline(60)
+@pytest.mark.parametrize("shards", [1, 2])
+def test_pipelining_past_queued_max_requests_pauses_then_resumes(
+        start_broker, shards):
+    """The broker stops reading a connection at queued.max.requests
+    unanswered requests (bounding what one client can pin), and must
+    resume once answers leave: 2000 pipelined requests with a limit of 4
+    all get answered, in order."""
+    b = start_broker({"num.shards": shards, "queued.max.requests": 4})
+    t = create_topic(b.bootstrap, unique_topic("bp"), 2)
+    n = 2000
+    with kw.Conn(b.addr, timeout=30) as conn:
+        frames = b""
+        corrs = []
+        for i in range(n):
+            if i % 2:
+                body = kw.req_metadata(7, [t])
+                key, v = kw.METADATA, 7
+            else:
+                body = kw.req_api_versions(0)
+                key, v = kw.API_VERSIONS, 0
+            data = conn.build(key, v, body)
+            corrs.append(int.from_bytes(data[8:12], "big"))
+            frames += data
+        conn.send_raw(frames)
+        for i in range(n):
+            r = conn.recv_frame(timeout=20)
+            assert int.from_bytes(r[:4], "big") == corrs[i], i
