@@ -26,8 +26,7 @@ void st_log(enum st_level level, const char *fmt, ...)
 /* Aborts with file:line and the expression; never compiled out. */
 void st_assert_fail(const char *expr, const char *file, int line)
     __attribute__((noreturn));
-#define st_assert(e)                                                           \
-    ((e) ? (void)0 : st_assert_fail(#e, __FILE__, __LINE__))
+#define st_assert(e) ((e) ? (void)0 : st_assert_fail(#e, __FILE__, __LINE__))
 
 /* CLOCK_MONOTONIC in ns, and wall clock (CLOCK_REALTIME) in ms. */
 uint64_t st_now_ns(void);

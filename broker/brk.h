@@ -59,9 +59,9 @@ struct brk {
     net_server_t *srv;
     int nshards;
     char cluster_id[32];
-    char adv_host[256]; /* "" = use the connection's local address */
-    int adv_port;       /* 0 = the bound port (net_server_port) */
-    bool clean_start; /* a clean-shutdown marker was found */
+    char adv_host[256];    /* "" = use the connection's local address */
+    int adv_port;          /* 0 = the bound port (net_server_port) */
+    bool clean_start;      /* a clean-shutdown marker was found */
     brk_topics_t *initial; /* snapshot loaded at start */
     /* controller (shard 0) state */
     int meta_fd;
@@ -95,8 +95,8 @@ struct brk_rq {
     kp_rd_t body; /* the request body after the header */
     int pending;  /* outstanding ops + 1 while dispatching */
     void (*on_done)(brk_rq_t *rq);
-    void *msg;            /* decoded request */
-    brk_pop_t **ops;      /* in request order */
+    void *msg;       /* decoded request */
+    brk_pop_t **ops; /* in request order */
     int nops;
     /* long-poll Fetch */
     uv_timer_t *timer;
@@ -121,7 +121,7 @@ enum brk_pop_kind {
 
 struct brk_pop {
     enum brk_pop_kind kind;
-    int origin;  /* shard holding the request */
+    int origin; /* shard holding the request */
     brk_rq_t *rq;
     const brk_topic_t *topic; /* from the origin's snapshot */
     uint64_t topic_id;
@@ -188,7 +188,7 @@ struct brk_part {
         struct brk_waiter *next;
         brk_wait_t *w;
         int64_t offset;
-    } *waiters;
+    } * waiters;
 };
 
 brk_part_t *brk_part_find(brk_shard_t *sh, uint64_t topic_id, int32_t index);

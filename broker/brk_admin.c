@@ -27,11 +27,11 @@ static void metadata_answer(brk_rq_t *rq)
     kp_MetadataResponse_t r = {0};
     kp_MetadataBroker_t br = {0};
     int32_t *nodes = mem_pool_calloc(rq->pool, 1, sizeof(int32_t));
-    bool all = c->m.n_Topics < 0 ||
-               (rq->hdr.ApiVersion == 0 && c->m.n_Topics == 0);
+    bool all =
+        c->m.n_Topics < 0 || (rq->hdr.ApiVersion == 0 && c->m.n_Topics == 0);
     int32_t n = all ? snap->n : c->m.n_Topics;
-    const char *host = b->adv_host[0] ? b->adv_host
-                                      : net_conn_local_host(rq->req->conn);
+    const char *host =
+        b->adv_host[0] ? b->adv_host : net_conn_local_host(rq->req->conn);
 
     if (!nodes)
         goto oom;
@@ -107,8 +107,8 @@ void brk_handle_Metadata(brk_rq_t *rq)
     brk_t *b = rq->sh->b;
     int missing = 0;
 
-    if (!c || kp_MetadataRequest_decode(&rq->body, rq->hdr.ApiVersion,
-                                        rq->pool, &c->m) != 0) {
+    if (!c || kp_MetadataRequest_decode(&rq->body, rq->hdr.ApiVersion, rq->pool,
+                                        &c->m) != 0) {
         brk_rq_bad(rq, "body");
         return;
     }
@@ -149,8 +149,8 @@ static void list_done(brk_rq_t *rq)
     kp_ListOffsetsResponse_t r = {0};
     int k = 0;
     r.n_Topics = m->n_Topics;
-    r.Topics = mem_pool_calloc(rq->pool, (size_t)m->n_Topics + 1,
-                               sizeof(*r.Topics));
+    r.Topics =
+        mem_pool_calloc(rq->pool, (size_t)m->n_Topics + 1, sizeof(*r.Topics));
     if (!r.Topics)
         goto oom;
     for (int32_t i = 0; i < m->n_Topics; i++) {
@@ -221,13 +221,12 @@ void brk_handle_ListOffsets(brk_rq_t *rq)
     rq->pending = 1;
     for (int32_t i = 0; i < m->n_Topics; i++) {
         kp_ListOffsetsTopic_t *lt = &m->Topics[i];
-        const brk_topic_t *t = brk_topics_find(rq->sh->topics, lt->Name.p,
-                                               (size_t)lt->Name.len);
+        const brk_topic_t *t =
+            brk_topics_find(rq->sh->topics, lt->Name.p, (size_t)lt->Name.len);
         for (int32_t j = 0; j < lt->n_Partitions; j++, k++) {
             kp_ListOffsetsPartition_t *lp = &lt->Partitions[j];
             brk_pop_t *op;
-            if (!t || lp->PartitionIndex < 0 ||
-                lp->PartitionIndex >= t->nparts)
+            if (!t || lp->PartitionIndex < 0 || lp->PartitionIndex >= t->nparts)
                 continue;
             op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
             if (!op)
@@ -255,8 +254,7 @@ static void create_done(brk_rq_t *rq, brk_ctl_req_t *ctl)
 {
     kp_CreateTopicsResponse_t r = {0};
     r.n_Topics = ctl->n;
-    r.Topics = mem_pool_calloc(rq->pool, (size_t)ctl->n + 1,
-                               sizeof(*r.Topics));
+    r.Topics = mem_pool_calloc(rq->pool, (size_t)ctl->n + 1, sizeof(*r.Topics));
     if (!r.Topics) {
         brk_rq_bad(rq, "out of memory");
         return;
@@ -282,8 +280,8 @@ static void validate_new_topic(brk_t *b, const kp_CreatableTopic_t *ct,
 {
     nt->name = ct->Name.p;
     nt->name_len = (size_t)ct->Name.len;
-    nt->nparts = ct->NumPartitions == -1 ? b->cfg->num_partitions
-                                         : ct->NumPartitions;
+    nt->nparts =
+        ct->NumPartitions == -1 ? b->cfg->num_partitions : ct->NumPartitions;
     brk_topic_config_defaults(&nt->cfg, b->cfg);
     if (ct->n_Assignments > 0) {
         nt->err = KP_ERR_INVALID_REPLICA_ASSIGNMENT;
@@ -310,9 +308,8 @@ static void validate_new_topic(brk_t *b, const kp_CreatableTopic_t *ct,
         char err[128];
         if (cc->Value.len < 0) {
             nt->err = KP_ERR_INVALID_CONFIG;
-            snprintf(nt->errmsg, sizeof(nt->errmsg),
-                     "config %.*s: null value", (int)cc->Name.len,
-                     cc->Name.p);
+            snprintf(nt->errmsg, sizeof(nt->errmsg), "config %.*s: null value",
+                     (int)cc->Name.len, cc->Name.p);
             return;
         }
         if (brk_topic_config_set(&nt->cfg, cc->Name.p, (size_t)cc->Name.len,
@@ -360,8 +357,8 @@ static void delete_done(brk_rq_t *rq, brk_ctl_req_t *ctl)
 {
     kp_DeleteTopicsResponse_t r = {0};
     r.n_Responses = ctl->n;
-    r.Responses = mem_pool_calloc(rq->pool, (size_t)ctl->n + 1,
-                                  sizeof(*r.Responses));
+    r.Responses =
+        mem_pool_calloc(rq->pool, (size_t)ctl->n + 1, sizeof(*r.Responses));
     if (!r.Responses) {
         brk_rq_bad(rq, "out of memory");
         return;

@@ -110,9 +110,8 @@ static void respond(brk_rq_t *rq)
                 continue;
             }
             pr->ErrorCode = op->err;
-            pr->HighWatermark = op->err == KP_ERR_UNKNOWN_TOPIC_OR_PARTITION
-                                    ? -1
-                                    : op->hw;
+            pr->HighWatermark =
+                op->err == KP_ERR_UNKNOWN_TOPIC_OR_PARTITION ? -1 : op->hw;
             pr->LastStableOffset = pr->HighWatermark;
             pr->LogStartOffset = op->err == KP_ERR_UNKNOWN_TOPIC_OR_PARTITION
                                      ? -1
@@ -233,8 +232,8 @@ static void fetch_round(brk_rq_t *rq)
     rq->on_done = round_done;
     for (int32_t i = 0; i < c->m.n_Topics; i++) {
         kp_FetchTopic_t *ft = &c->m.Topics[i];
-        const brk_topic_t *t = brk_topics_find(rq->sh->topics, ft->Topic.p,
-                                               (size_t)ft->Topic.len);
+        const brk_topic_t *t =
+            brk_topics_find(rq->sh->topics, ft->Topic.p, (size_t)ft->Topic.len);
         for (int32_t j = 0; j < ft->n_Partitions; j++, k++) {
             kp_FetchPartition_t *fp = &ft->Partitions[j];
             brk_pop_t *op = rq->ops[k];
@@ -253,8 +252,8 @@ static void fetch_round(brk_rq_t *rq)
             op->topic = t;
             op->partition = fp->Partition;
             op->offset = fp->FetchOffset;
-            op->max_bytes = fp->PartitionMaxBytes > 0 ? fp->PartitionMaxBytes
-                                                      : 0;
+            op->max_bytes =
+                fp->PartitionMaxBytes > 0 ? fp->PartitionMaxBytes : 0;
             if (c->m.MaxBytes > 0 && op->max_bytes > c->m.MaxBytes)
                 op->max_bytes = c->m.MaxBytes;
             brk_pop_send(rq, op);
@@ -279,9 +278,8 @@ void brk_handle_Fetch(brk_rq_t *rq)
     if (c->m.SessionId != 0 ||
         (c->m.SessionEpoch != 0 && c->m.SessionEpoch != -1)) {
         kp_FetchResponse_t r = {0};
-        r.ErrorCode = c->m.SessionId != 0
-                          ? KP_ERR_FETCH_SESSION_ID_NOT_FOUND
-                          : KP_ERR_INVALID_FETCH_SESSION_EPOCH;
+        r.ErrorCode = c->m.SessionId != 0 ? KP_ERR_FETCH_SESSION_ID_NOT_FOUND
+                                          : KP_ERR_INVALID_FETCH_SESSION_EPOCH;
         brk_resp_begin(rq);
         kp_FetchResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
         brk_rq_finish(rq);

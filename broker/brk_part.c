@@ -179,8 +179,6 @@ void brk_wait_unref(brk_wait_t *w)
         mem_free(w);
 }
 
-
-
 static void wake_waiters(brk_shard_t *sh, brk_part_t *p, bool all)
 {
     struct brk_waiter **pp = &p->waiters, *x;
@@ -217,8 +215,7 @@ void brk_parts_retention(brk_shard_t *sh, int64_t now_ms)
                         "offset now %lld",
                         n, p->dir, (long long)log_start_offset(p->log));
             else if (n < 0)
-                st_warn("retention of %s failed: %s", p->dir,
-                        strerror(-n));
+                st_warn("retention of %s failed: %s", p->dir, strerror(-n));
         }
     }
 }

@@ -98,8 +98,8 @@ void brk_handle_Produce(brk_rq_t *rq)
     struct produce_ctx *c = mem_pool_calloc(rq->pool, 1, sizeof(*c));
     int total = 0, k = 0;
 
-    if (!c || kp_ProduceRequest_decode(&rq->body, rq->hdr.ApiVersion,
-                                       rq->pool, &c->m) != 0) {
+    if (!c || kp_ProduceRequest_decode(&rq->body, rq->hdr.ApiVersion, rq->pool,
+                                       &c->m) != 0) {
         brk_rq_bad(rq, "body");
         return;
     }

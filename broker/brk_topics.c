@@ -139,8 +139,8 @@ static brk_topics_t *topics_derive(const brk_topics_t *old,
         if (gone)
             continue;
         t->topics[n] = old->topics[i];
-        t->topics[n].name = mem_strndup(old->topics[i].name,
-                                        old->topics[i].name_len);
+        t->topics[n].name =
+            mem_strndup(old->topics[i].name, old->topics[i].name_len);
         n++;
     }
     for (int i = 0; i < nadd; i++) {
@@ -478,8 +478,7 @@ int brk_meta_load(brk_t *b)
     }
     while (off + 8 <= len) {
         uint32_t n = st_be32(data + off), crc = st_be32(data + off + 4);
-        if (n > len - off - 8 ||
-            simd_crc32c(0, data + off + 8, n) != crc)
+        if (n > len - off - 8 || simd_crc32c(0, data + off + 8, n) != crc)
             break;
         /* A record with a good CRC that we cannot use (a type from a newer
          * version, say) is skipped with a warning: dropping it and all
@@ -494,7 +493,8 @@ int brk_meta_load(brk_t *b)
     }
     if (off != len)
         st_warn("metadata log: dropping %zu bytes of torn or corrupt tail "
-                "at offset %zu", len - off, off);
+                "at offset %zu",
+                len - off, off);
     mem_free(data);
 
     if (!st.cluster[0])
@@ -612,9 +612,8 @@ static void ctl_validate_create(brk_t *b, brk_new_topic_t *nt,
     }
     if (brk_topics_find(cur, nt->name, nt->name_len)) {
         nt->err = KP_ERR_TOPIC_ALREADY_EXISTS;
-        snprintf(nt->errmsg, sizeof(nt->errmsg),
-                 "Topic '%.*s' already exists.", (int)nt->name_len,
-                 nt->name);
+        snprintf(nt->errmsg, sizeof(nt->errmsg), "Topic '%.*s' already exists.",
+                 (int)nt->name_len, nt->name);
         return;
     }
     for (int k = 0; k < i; k++) {
@@ -711,8 +710,8 @@ static void on_ctl_submit(net_shard_t *dst, void *arg)
         return;
     }
     for (int i = 0; i < nadd; i++)
-        st_info("created topic %.*s with %d partition(s)",
-                (int)add[i].name_len, add[i].name, add[i].nparts);
+        st_info("created topic %.*s with %d partition(s)", (int)add[i].name_len,
+                add[i].name, add[i].nparts);
     for (int i = 0; i < ndel; i++)
         st_info("deleted topic id %llu", (unsigned long long)del[i]);
     mem_free(add);

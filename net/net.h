@@ -10,9 +10,10 @@
  *
  * Framing: a 4-byte big-endian size, then the request. A size below 8
  * (too small for a request header, negative included) or above the frame
- * limit closes the connection before anything is allocated for it. Each complete frame becomes a net_req handed to the application;
- * responses leave the connection in request order whatever order the
- * application completes them in. Idle connections hold no read buffer.
+ * limit closes the connection before anything is allocated for it. Each
+ * complete frame becomes a net_req handed to the application; responses leave
+ * the connection in request order whatever order the application completes them
+ * in. Idle connections hold no read buffer.
  *
  * Mailboxes: one single-producer single-consumer ring per ordered pair of
  * shards; a push is followed by uv_async_send to wake the receiver, which
@@ -40,16 +41,16 @@ typedef struct net_req net_req_t;
 /* One request frame and, once the application completes it, its response.
  * Owned by the connection's shard. */
 struct net_req {
-    net_conn_t *conn;  /* borrowed; valid until the request is freed */
+    net_conn_t *conn; /* borrowed; valid until the request is freed */
     net_shard_t *shard;
-    mem_buf_t *frame;  /* the frame without its size prefix */
-    kp_wr_t resp;      /* response: header + body, without size prefix */
-    bool done;         /* completed by the application */
-    bool no_response;  /* acks=0 produce: nothing is sent */
-    uint64_t recv_ns;  /* when the frame was complete */
-    uint8_t szbuf[4];  /* the response's size prefix */
-    net_req_t *next;   /* connection's in-order queue */
-    void *app;         /* application state for this request */
+    mem_buf_t *frame; /* the frame without its size prefix */
+    kp_wr_t resp;     /* response: header + body, without size prefix */
+    bool done;        /* completed by the application */
+    bool no_response; /* acks=0 produce: nothing is sent */
+    uint64_t recv_ns; /* when the frame was complete */
+    uint8_t szbuf[4]; /* the response's size prefix */
+    net_req_t *next;  /* connection's in-order queue */
+    void *app;        /* application state for this request */
 };
 
 typedef struct net_callbacks {
@@ -76,13 +77,13 @@ typedef struct net_config {
     const char *host; /* listen address; "" or NULL = all (0.0.0.0) */
     int port;         /* 0 = ephemeral */
     int nshards;
-    bool pin;                /* pin shard i to cpu i % ncpus */
-    int max_connections;     /* across all shards */
-    uint32_t max_frame;      /* socket.request.max.bytes */
-    int max_inflight;        /* per connection before reading stops */
-    int64_t idle_ms;         /* close connections idle this long (<=0 never) */
+    bool pin;            /* pin shard i to cpu i % ncpus */
+    int max_connections; /* across all shards */
+    uint32_t max_frame;  /* socket.request.max.bytes */
+    int max_inflight;    /* per connection before reading stops */
+    int64_t idle_ms;     /* close connections idle this long (<=0 never) */
     net_callbacks_t cb;
-    void *app;               /* server-wide application pointer */
+    void *app; /* server-wide application pointer */
 } net_config_t;
 
 /* Binds every shard's listening socket (so the port is known on return)
@@ -120,7 +121,7 @@ uv_loop_t *net_shard_loop(net_shard_t *s);
 net_server_t *net_shard_server(net_shard_t *s);
 net_shard_t *net_server_shard(net_server_t *srv, int id);
 void *net_server_app(net_server_t *srv);
-void *net_shard_app(net_shard_t *s);          /* per-shard app state */
+void *net_shard_app(net_shard_t *s); /* per-shard app state */
 void net_shard_set_app(net_shard_t *s, void *app);
 bool net_shard_stopping(const net_shard_t *s);
 

@@ -43,8 +43,8 @@ struct net_shard {
     uv_timer_t idle_timer;
     int listen_fd;
     bool listening;
-    int stop_phase;   /* 0 running, 1 quiesce asked, 2 stop asked */
-    int done_phase;   /* last phase this shard completed */
+    int stop_phase;    /* 0 running, 1 quiesce asked, 2 stop asked */
+    int done_phase;    /* last phase this shard completed */
     net_conn_t *conns; /* doubly linked list of open connections */
     struct net_ovf **ovf_head, **ovf_tail; /* [nshards] */
     struct net_rbuf *free_rbufs;

@@ -202,8 +202,8 @@ static bool parse_frames(net_conn_t *c)
         size_t avail = c->rlen - p - 4;
         if (size < 8 || (uint32_t)size > max) {
             char why[96];
-            snprintf(why, sizeof(why), "frame size %d outside [8, %u]",
-                     size, max);
+            snprintf(why, sizeof(why), "frame size %d outside [8, %u]", size,
+                     max);
             net_conn_abort(c, why);
             return false;
         }
@@ -568,8 +568,8 @@ void net_req_complete(net_req_t *r)
         conn_send(c);
 }
 
-static void addr_host(const struct sockaddr_storage *ss, char *host,
-                      size_t len, int *port)
+static void addr_host(const struct sockaddr_storage *ss, char *host, size_t len,
+                      int *port)
 {
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)ss;
@@ -772,8 +772,7 @@ static void shard_main(void *arg)
     uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 
-static int make_listener(const char *host, int port, int *out_fd,
-                         int *out_port)
+static int make_listener(const char *host, int port, int *out_fd, int *out_port)
 {
     struct addrinfo hints = {0}, *ai = NULL;
     char portstr[16];
@@ -788,8 +787,7 @@ static int make_listener(const char *host, int port, int *out_fd,
         st_error("listeners: cannot resolve %s: %s", host, gai_strerror(rc));
         return -EINVAL;
     }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                0);
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
         goto out;
@@ -829,8 +827,8 @@ int net_server_start(const net_config_t *cfg, net_server_t **out)
     srv->cfg = *cfg;
     srv->nshards = n;
     srv->shards = mem_calloc((size_t)n, sizeof(*srv->shards));
-    srv->rings = aligned_alloc(64, sizeof(struct net_ring) * (size_t)n *
-                                       (size_t)n);
+    srv->rings =
+        aligned_alloc(64, sizeof(struct net_ring) * (size_t)n * (size_t)n);
     if (!srv->shards || !srv->rings) {
         rc = -ENOMEM;
         goto fail;
@@ -859,8 +857,8 @@ int net_server_start(const net_config_t *cfg, net_server_t **out)
         rc = make_listener(cfg->host, srv->port, &s->listen_fd, &port);
         if (rc < 0) {
             st_error("listeners: cannot listen on %s:%d: %s",
-                     cfg->host && *cfg->host ? cfg->host : "0.0.0.0",
-                     srv->port, strerror(-rc));
+                     cfg->host && *cfg->host ? cfg->host : "0.0.0.0", srv->port,
+                     strerror(-rc));
             goto fail;
         }
         srv->port = port;

@@ -1117,9 +1117,9 @@ static int batch_find_time(seg_t *seg, int64_t pos, int total, int64_t ts,
     if (!b)
         return -ENOMEM;
     n = pread(seg->file->fd, b, (size_t)total, pos);
-    rc = n == total ? log_records_find_time(b, (size_t)total, ts, min_offset,
-                                            off, fts)
-                    : -EIO;
+    rc = n == total
+             ? log_records_find_time(b, (size_t)total, ts, min_offset, off, fts)
+             : -EIO;
     mem_free(b);
     return rc;
 }
