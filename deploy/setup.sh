@@ -4,9 +4,10 @@
 #                                          (release preset, build/), start
 #                                          build/strata with its defaults
 #   deploy/setup.sh test                   the same set-up, then the whole
-#                                          test suite: unit + integration
-#                                          (release), again under ASan/UBSan,
-#                                          and the decoder fuzzers (clang)
+#                                          test suite: format check, unit +
+#                                          integration (release), again under
+#                                          ASan/UBSan with -Werror, and the
+#                                          decoder fuzzers (clang, -Werror)
 # Packages are installed with apt-get only when missing, so a second run is
 # quick and works offline.
 set -euo pipefail
@@ -18,7 +19,7 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev liblz4-dev
     liburing-dev libnuma-dev libjemalloc-dev libcmocka-dev libzstd-dev
     libsnappy-dev zlib1g-dev)
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-    clang libclang-rt-dev)
+    clang libclang-rt-dev clang-format)
 
 missing() {
     local p out=()
@@ -61,6 +62,7 @@ test)
     fi
     export CTEST_OUTPUT_ON_FAILURE=1
     build release
+    cmake --build build --target format-check
     ctest --test-dir build -j2 -L 'unit|integration'
     echo "setup: again under AddressSanitizer + UBSan"
     build asan
