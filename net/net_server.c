@@ -814,6 +814,35 @@ out:
     return rc;
 }
 
+/* Frees a shard's memory: its spare read buffers, any messages still in
+ * its overflow lists (only possible after a failed start or a bounded
+ * shutdown), and the shard. Its loop must be closed already. */
+static void shard_free(net_server_t *srv, net_shard_t *s)
+{
+    struct net_rbuf *b;
+    while ((b = s->free_rbufs)) {
+        s->free_rbufs = b->next;
+        mem_free(b);
+    }
+    for (int d = 0; s->ovf_head && d < srv->nshards; d++) {
+        struct net_ovf *o, *next;
+        for (o = s->ovf_head[d]; o; o = next) {
+            next = o->next;
+            mem_free(o);
+        }
+    }
+    mem_free(s->ovf_head);
+    mem_free(s->ovf_tail);
+    mem_free(s);
+}
+
+static void server_free(net_server_t *srv)
+{
+    mem_free(srv->shards);
+    free(srv->rings);
+    mem_free(srv);
+}
+
 int net_server_start(const net_config_t *cfg, net_server_t **out)
 {
     net_server_t *srv;
@@ -900,13 +929,9 @@ fail:
             uv_loop_close(&s->loop);
             close(s->listen_fd);
         }
-        mem_free(s->ovf_head);
-        mem_free(s->ovf_tail);
-        mem_free(s);
+        shard_free(srv, s);
     }
-    mem_free(srv->shards);
-    free(srv->rings);
-    mem_free(srv);
+    server_free(srv);
     return rc;
 }
 
@@ -960,27 +985,10 @@ void net_server_join(net_server_t *srv)
     }
     for (int i = 0; i < srv->nshards; i++) {
         net_shard_t *s = srv->shards[i];
-        struct net_rbuf *b;
-        if (s->done_phase >= 0) {
+        if (s->done_phase >= 0)
             uv_loop_close(&s->loop);
-        }
         close(s->listen_fd);
-        while ((b = s->free_rbufs)) {
-            s->free_rbufs = b->next;
-            mem_free(b);
-        }
-        for (int d = 0; d < srv->nshards; d++) {
-            struct net_ovf *o, *next;
-            for (o = s->ovf_head[d]; o; o = next) {
-                next = o->next;
-                mem_free(o);
-            }
-        }
-        mem_free(s->ovf_head);
-        mem_free(s->ovf_tail);
-        mem_free(s);
+        shard_free(srv, s);
     }
-    mem_free(srv->shards);
-    free(srv->rings);
-    mem_free(srv);
+    server_free(srv);
 }

@@ -10,21 +10,10 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #include "simd/simd.h"
 #include "storage/batch.h"
-
-static size_t put_varint(uint8_t *p, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 0;
-
-    while (z >= 0x80) {
-        p[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    p[n++] = (uint8_t)z;
-    return n;
-}
 
 static void fix_crc(uint8_t *b, size_t total)
 {
@@ -44,15 +33,15 @@ static size_t build_batch(uint8_t *out, int64_t base, int records, size_t vsize,
     for (i = 0; i < records; i++) {
         uint8_t body[64 + 4096];
         size_t n = 0;
-        body[n++] = 0;                 /* attributes */
-        n += put_varint(body + n, i);  /* timestampDelta */
-        n += put_varint(body + n, i);  /* offsetDelta */
-        n += put_varint(body + n, -1); /* null key */
-        n += put_varint(body + n, (int64_t)vsize);
+        body[n++] = 0;                       /* attributes */
+        n += test_put_varlong(body + n, i);  /* timestampDelta */
+        n += test_put_varlong(body + n, i);  /* offsetDelta */
+        n += test_put_varlong(body + n, -1); /* null key */
+        n += test_put_varlong(body + n, (int64_t)vsize);
         memset(body + n, 'a' + i % 26, vsize);
         n += vsize;
-        n += put_varint(body + n, 0); /* headers */
-        p += put_varint(p, (int64_t)n);
+        n += test_put_varlong(body + n, 0); /* headers */
+        p += test_put_varlong(p, (int64_t)n);
         memcpy(p, body, n);
         p += n;
     }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -29,19 +31,6 @@
 
 /* ---- batches ---- */
 
-static size_t put_varint(uint8_t *p, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 0;
-
-    while (z >= 0x80) {
-        p[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    p[n++] = (uint8_t)z;
-    return n;
-}
-
 static size_t batch_bound(int records, size_t vsize)
 {
     return LOG_BATCH_HEADER_SIZE + (size_t)records * (vsize + 32);
@@ -59,12 +48,12 @@ static size_t build_batch(uint8_t *out, int records, size_t vsize, int64_t ts)
         hdr[n++] = 0;
         /* every record at the batch's time, as maxTimestamp says:
          * ListOffsets looks at record timestamps */
-        n += put_varint(hdr + n, 0);
-        n += put_varint(hdr + n, i);
-        n += put_varint(hdr + n, -1);
-        n += put_varint(hdr + n, (int64_t)vsize);
+        n += test_put_varlong(hdr + n, 0);
+        n += test_put_varlong(hdr + n, i);
+        n += test_put_varlong(hdr + n, -1);
+        n += test_put_varlong(hdr + n, (int64_t)vsize);
         len = n + vsize + 1;
-        p += put_varint(p, (int64_t)len);
+        p += test_put_varlong(p, (int64_t)len);
         memcpy(p, hdr, n);
         p += n;
         memset(p, 'a' + (int)((ts + i) % 26), vsize);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #include "alloc/st.h"
 #include "simd/simd.h"
 #include "storage/records.h"
@@ -23,18 +25,6 @@
 
 #define NREC 50
 
-static size_t put_varlong(uint8_t *p, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 0;
-    while (z >= 0x80) {
-        p[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    p[n++] = (uint8_t)z;
-    return n;
-}
-
 /* Records section (uncompressed): NREC records, timestamps base+10*i. */
 static size_t make_records(uint8_t *out)
 {
@@ -46,20 +36,20 @@ static size_t make_records(uint8_t *out)
         int kl = snprintf(key, sizeof(key), "k%d", i);
         int vl = snprintf(val, sizeof(val), "value-%d", i);
         rec[r++] = 0;
-        r += put_varlong(rec + r, 10 * i);
-        r += put_varlong(rec + r, i);
+        r += test_put_varlong(rec + r, 10 * i);
+        r += test_put_varlong(rec + r, i);
         if (i == 7) {
-            r += put_varlong(rec + r, -1); /* null key */
+            r += test_put_varlong(rec + r, -1); /* null key */
         } else {
-            r += put_varlong(rec + r, kl);
+            r += test_put_varlong(rec + r, kl);
             memcpy(rec + r, key, (size_t)kl);
             r += (size_t)kl;
         }
-        r += put_varlong(rec + r, vl);
+        r += test_put_varlong(rec + r, vl);
         memcpy(rec + r, val, (size_t)vl);
         r += (size_t)vl;
-        r += put_varlong(rec + r, 0);
-        n += put_varlong(out + n, (int64_t)r);
+        r += test_put_varlong(rec + r, 0);
+        n += test_put_varlong(out + n, (int64_t)r);
         memcpy(out + n, rec, r);
         n += r;
     }
