@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Strata vs librdkafka's in-memory mock broker, with librdkafka's own load
+# client (rdkafka_performance, built here from the example source in
+# Debian's librdkafka-dev). Prints the median of several repetitions of each
+# case and the Strata/mock ratio measured in the same run. Measures only:
+# nothing here asserts a speed.
+#
+#   bench/run.sh [-r REPS] [-q]      (-q: a quick, smaller matrix)
+#
+# Needs root for apt-get the first time (librdkafka-dev). The broker runs
+# from build/ (release preset) with a temporary data dir on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps=3
+quick=0
+while getopts "r:q" o; do
+    case $o in
+    r) reps=$OPTARG ;;
+    q) quick=1 ;;
+    *) echo "usage: bench/run.sh [-r REPS] [-q]" >&2; exit 2 ;;
+    esac
+done
+
+if ! dpkg-query -W -f='${Status}' librdkafka-dev 2>/dev/null | grep -q "ok installed"; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librdkafka-dev >/dev/null
+fi
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc)" --target strata >/dev/null
+
+# rdkafka_performance: the example as Debian ships it, its internal
+# includes pointed at our shim (bench/rdkafka_shim/rd.h).
+perf_dir=build/bench/rdkafka_performance.d
+perf=build/bench/rdkafka_performance
+src=/usr/share/doc/librdkafka-dev/examples/rdkafka_performance.c
+if [ ! -x "$perf" ] || [ "$src" -nt "$perf" ]; then
+    mkdir -p "$perf_dir"
+    sed -e 's|#include "../src/rd.h"|#include "rd.h"|' \
+        -e 's|#include "rdtime.h"||' \
+        -e 's|#include "rdkafka.h"|#include <librdkafka/rdkafka.h>|' \
+        "$src" > "$perf_dir/rdkafka_performance.c"
+    cc -O2 -Ibench/rdkafka_shim -o "$perf" "$perf_dir/rdkafka_performance.c" \
+        $(pkg-config --cflags --libs rdkafka)
+fi
+
+work=$(mktemp -d /tmp/strata-bench.XXXXXX)
+port=$((20000 + RANDOM % 20000))
+./build/strata --set "listeners=PLAINTEXT://127.0.0.1:$port" \
+    --set "log.dirs=$work/data" >"$work/strata.log" 2>&1 &
+broker=$!
+trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    sleep 0.1
+done
+
+n100=3000000
+n1k=1000000
+if [ "$quick" = 1 ]; then
+    n100=500000
+    n1k=200000
+fi
+common=(-X linger.ms=5 -X batch.size=1048576
+    -X queue.buffering.max.messages=2000000
+    -X queue.buffering.max.kbytes=2097151)
+
+# one run: prints "msgs/s MB/s"
+produce() { # target size count acks topic
+    local args
+    if [ "$1" = mock ]; then args=(-X test.mock.num.brokers=1); else args=(-b "127.0.0.1:$port"); fi
+    "$perf" -P -t "$5" -p 0 -s "$2" -c "$3" -a "$4" "${args[@]}" "${common[@]}" 2>&1 |
+        sed -n 's/.* \([0-9]*\) msgs\/s and \([0-9.]*\) MB\/s.*/\1 \2/p' | tail -1
+}
+consume() { # topic count
+    "$perf" -C -t "$1" -p 0 -o beginning -c "$2" -b "127.0.0.1:$port" \
+        -X fetch.message.max.bytes=10485760 2>&1 |
+        sed -n 's/.*consumed in [0-9]*ms: \([0-9]*\) msgs\/s (\([0-9.]*\) MB\/s).*/\1 \2/p' | tail -1
+}
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
+
+declare -A res
+run_case() { # name command...
+    local name=$1 out
+    shift
+    for r in $(seq "$reps"); do
+        out=$("$@" "$r")
+        res[$name.msgs]+="${out%% *} "
+        res[$name.mb]+="${out##* } "
+    done
+}
+p100() { produce "$1" 100 "$n100" "$2" "p100-$1-$2-$3"; }
+p1k() { produce "$1" 1024 "$n1k" "$2" "p1k-$1-$2-$3"; }
+c1k() { consume "p1k-strata-1-$1" "$n1k"; }
+
+run_case mock_100_acks1 p100 mock 1
+run_case strata_100_acks1 p100 strata 1
+run_case strata_100_acksall p100 strata -1
+run_case mock_1k_acks1 p1k mock 1
+run_case strata_1k_acks1 p1k strata 1
+run_case strata_1k_acksall p1k strata -1
+run_case strata_1k_catchup c1k
+
+med() { echo "${res[$1]}" | tr ' ' '\n' | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+m100=$(med mock_100_acks1.msgs)
+m1k=$(med mock_1k_acks1.mb)
+printf '\nmedians of %d runs (%s, %d cores, rdkafka_performance %s)\n' "$reps" \
+    "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(pkg-config --modversion rdkafka)"
+printf '%-36s %12s %10s %10s\n' case msgs/s MB/s "vs mock"
+line() { # label key ref
+    printf '%-36s %12s %10s %10s\n' "$1" "$(med "$2.msgs")" "$(med "$2.mb")" "$3"
+}
+line "mock, 100 B, acks=1" mock_100_acks1 "1.00"
+line "strata, 100 B, acks=1" strata_100_acks1 "$(ratio "$(med strata_100_acks1.msgs)" "$m100")"
+line "strata, 100 B, acks=all" strata_100_acksall "$(ratio "$(med strata_100_acksall.msgs)" "$m100")"
+line "mock, 1 KiB, acks=1" mock_1k_acks1 "1.00"
+line "strata, 1 KiB, acks=1" strata_1k_acks1 "$(ratio "$(med strata_1k_acks1.mb)" "$m1k")"
+line "strata, 1 KiB, acks=all" strata_1k_acksall "$(ratio "$(med strata_1k_acksall.mb)" "$m1k")"
+line "strata, 1 KiB, consumer catch-up" strata_1k_catchup "-"
