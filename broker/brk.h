@@ -90,6 +90,11 @@ struct brk_shard {
 struct brk_rq {
     net_req_t *req;
     brk_shard_t *sh;
+    /* The topic snapshot the request's topic pointers come from: a
+     * reference keeps it alive when a topic change replaces the shard's
+     * snapshot while the request is in flight. Handlers look topics up in
+     * rq->snap, never in sh->topics. */
+    brk_topics_t *snap;
     mem_pool_t *pool;
     kp_req_hdr_t hdr;
     kp_rd_t body; /* the request body after the header */
@@ -125,7 +130,6 @@ struct brk_pop {
     brk_rq_t *rq;
     const brk_topic_t *topic; /* from the origin's snapshot */
     uint64_t topic_id;
-    uint64_t snap_version;
     int32_t partition;
     /* inputs */
     uint8_t *records;

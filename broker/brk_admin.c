@@ -23,7 +23,7 @@ static void metadata_answer(brk_rq_t *rq)
 {
     struct md_ctx *c = rq->msg;
     brk_t *b = rq->sh->b;
-    const brk_topics_t *snap = rq->sh->topics;
+    const brk_topics_t *snap = rq->snap;
     kp_MetadataResponse_t r = {0};
     kp_MetadataBroker_t br = {0};
     int32_t *nodes = mem_pool_calloc(rq->pool, 1, sizeof(int32_t));
@@ -98,6 +98,10 @@ oom:
 static void metadata_created(brk_rq_t *rq, brk_ctl_req_t *ctl)
 {
     (void)ctl;
+    /* The shard applied the change before this answer came back: answer
+     * from the snapshot that has the new topics. */
+    brk_topics_unref(rq->snap);
+    rq->snap = brk_topics_ref(rq->sh->topics);
     metadata_answer(rq);
 }
 
@@ -120,7 +124,7 @@ void brk_handle_Metadata(brk_rq_t *rq)
         for (int32_t i = 0; c->ctl.topics && i < c->m.n_Topics; i++) {
             kp_str_t nm = c->m.Topics[i];
             brk_new_topic_t *nt = &c->ctl.topics[missing];
-            if (brk_topics_find(rq->sh->topics, nm.p, (size_t)nm.len) ||
+            if (brk_topics_find(rq->snap, nm.p, (size_t)nm.len) ||
                 !brk_topic_name_valid(nm.p, (size_t)nm.len))
                 continue;
             nt->name = nm.p;
@@ -222,7 +226,7 @@ void brk_handle_ListOffsets(brk_rq_t *rq)
     for (int32_t i = 0; i < m->n_Topics; i++) {
         kp_ListOffsetsTopic_t *lt = &m->Topics[i];
         const brk_topic_t *t =
-            brk_topics_find(rq->sh->topics, lt->Name.p, (size_t)lt->Name.len);
+            brk_topics_find(rq->snap, lt->Name.p, (size_t)lt->Name.len);
         for (int32_t j = 0; j < lt->n_Partitions; j++, k++) {
             kp_ListOffsetsPartition_t *lp = &lt->Partitions[j];
             brk_pop_t *op;

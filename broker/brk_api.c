@@ -116,6 +116,7 @@ void brk_on_req_free(net_req_t *req)
             mem_free(rq->ops[i]->owned);
         }
     }
+    brk_topics_unref(rq->snap);
     mem_pool_free(rq->pool);
     mem_free(rq);
     req->app = NULL;
@@ -157,6 +158,7 @@ void brk_on_request(net_req_t *req)
     req->app = rq;
     rq->req = req;
     rq->sh = net_shard_app(req->shard);
+    rq->snap = brk_topics_ref(rq->sh->topics);
     flex = kp_api_is_flex(key, version);
     kp_rd_init(&rq->body, f, len);
     kp_rd_req_hdr(&rq->body, flex, &rq->hdr);

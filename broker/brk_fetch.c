@@ -228,12 +228,18 @@ static void fetch_round(brk_rq_t *rq)
     int k = 0;
 
     release_slices(rq);
+    /* Each round looks topics up afresh (a topic may have gone), in the
+     * newest snapshot, kept alive until the next round. */
+    if (rq->snap != rq->sh->topics) {
+        brk_topics_unref(rq->snap);
+        rq->snap = brk_topics_ref(rq->sh->topics);
+    }
     rq->pending = 1;
     rq->on_done = round_done;
     for (int32_t i = 0; i < c->m.n_Topics; i++) {
         kp_FetchTopic_t *ft = &c->m.Topics[i];
         const brk_topic_t *t =
-            brk_topics_find(rq->sh->topics, ft->Topic.p, (size_t)ft->Topic.len);
+            brk_topics_find(rq->snap, ft->Topic.p, (size_t)ft->Topic.len);
         for (int32_t j = 0; j < ft->n_Partitions; j++, k++) {
             kp_FetchPartition_t *fp = &ft->Partitions[j];
             brk_pop_t *op = rq->ops[k];

@@ -507,7 +507,6 @@ void brk_pop_send(brk_rq_t *rq, brk_pop_t *op)
     op->origin = sh->id;
     op->rq = rq;
     op->topic_id = op->topic->id;
-    op->snap_version = sh->topics->version;
     if (op->kind != BRK_POP_WATCH)
         rq->pending++;
     if (owner == sh->id)

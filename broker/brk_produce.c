@@ -124,7 +124,7 @@ void brk_handle_Produce(brk_rq_t *rq)
         kp_ProduceTopic_t *td = &c->m.TopicData[i];
         kp_ProduceTopicResponse_t *tr = &c->r.Responses[i];
         const brk_topic_t *t =
-            brk_topics_find(rq->sh->topics, td->Name.p, (size_t)td->Name.len);
+            brk_topics_find(rq->snap, td->Name.p, (size_t)td->Name.len);
         tr->Name = td->Name;
         tr->n_PartitionResponses = td->n_PartitionData;
         tr->PartitionResponses =

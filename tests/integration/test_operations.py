@@ -414,3 +414,44 @@ def test_pipelining_past_queued_max_requests_pauses_then_resumes(
         for i in range(n):
             r = conn.recv_frame(timeout=20)
             assert int.from_bytes(r[:4], "big") == corrs[i], i
+
+
+@pytest.mark.deadline(60)
+def test_long_polls_survive_concurrent_topic_changes(start_broker):
+    """Fetches keep pointers into the topic snapshot they started with;
+    topic changes replace that snapshot on every shard meanwhile. Long
+    polls spanning many changes must neither crash nor read freed memory
+    (this is for the ASan run)."""
+    b = start_broker({"num.shards": 2})
+    t = create_topic(b.bootstrap, unique_topic("lpc"), 4)
+    stop = time.monotonic() + 4
+    errors = []
+
+    def churn():
+        a = admin(b.bootstrap)
+        try:
+            while time.monotonic() < stop:
+                n = unique_topic("churn")
+                a.create_topics([kw_new_topic(n)])[n].result(10)
+                a.delete_topics([n])[n].result(10)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    th = threading.Thread(target=churn)
+    th.start()
+    try:
+        with kw.Conn(b.addr, timeout=20) as conn:
+            while time.monotonic() < stop:
+                parts = [(t, p, 0) for p in range(4)]
+                conn.request(kw.FETCH, 11,
+                             kw.req_fetch(11, parts, max_wait_ms=50,
+                                          min_bytes=1 << 20))
+    finally:
+        th.join(30)
+    assert not errors, errors
+    assert b.alive(), b.log_tail()
+
+
+def kw_new_topic(name):
+    from confluent_kafka.admin import NewTopic
+    return NewTopic(name, 2, 1)
