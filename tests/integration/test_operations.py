@@ -5,6 +5,7 @@ acks=all producers write to it, and shutdown with a long poll in flight.
 """
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -455,3 +456,42 @@ def test_long_polls_survive_concurrent_topic_changes(start_broker):
 def kw_new_topic(name):
     from confluent_kafka.admin import NewTopic
     return NewTopic(name, 2, 1)
+
+
+# ------------------------------------------------------------ deploy/
+
+
+SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "..", "..", "deploy", "server.properties")
+
+
+def test_sample_config_lists_every_broker_key():
+    import re
+    helptext = run_cli("--help").stdout
+    broker_part = helptext.split("Topic-level configs")[0]
+    keys = set(re.findall(r"^  ([a-z][a-z0-9._-]+) ", broker_part, re.M))
+    keys -= {"broker.id", "log.dir"}  # aliases, named in the comments
+    sample = open(SAMPLE).read()
+    listed = set(re.findall(r"^#?([a-z][a-z0-9._-]+)=", sample, re.M))
+    assert keys - listed == set(), "missing from the sample"
+    assert listed - keys == set(), "not a broker key"
+
+
+def test_sample_config_starts_the_broker_uncommented(tmp_path):
+    """Every line of the sample, uncommented, is a valid configuration
+    (the listener and data dir then overridden for the test)."""
+    text = open(SAMPLE).read()
+    uncommented = "\n".join(l[1:] if re.match(r"^#[a-z]", l) else l
+                            for l in text.splitlines())
+    f = tmp_path / "server.properties"
+    f.write_text(uncommented)
+    b = Broker()
+    cmd = b.command() + ["--config", str(f)]
+    b.command = lambda: cmd
+    try:
+        b.start()
+        md = admin(b.bootstrap).list_topics(timeout=10)
+        assert [br.host for br in md.brokers.values()] == \
+            ["broker1.example.com"]  # advertised.listeners from the file
+    finally:
+        b.close()
