@@ -407,6 +407,318 @@ typedef struct kp_DeleteTopicsResponse {
     kp_DeletableTopicResult_t *Responses;
 } kp_DeleteTopicsResponse_t;
 
+/* ================= FindCoordinator (10), v0-2 ================= */
+/* KeyType values (v1+): which coordinator the Key names. */
+enum { KP_COORD_GROUP = 0, KP_COORD_TRANSACTION = 1 };
+
+typedef struct kp_FindCoordinatorRequest {
+    kp_str_t Key;   /* the group id (or transactional id) */
+    int8_t KeyType; /* v1+, default KP_COORD_GROUP */
+} kp_FindCoordinatorRequest_t;
+
+typedef struct kp_FindCoordinatorResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    kp_err_t ErrorCode;
+    kp_str_t ErrorMessage; /* v1+, nullable; decoded as null at v0 */
+    int32_t NodeId;
+    kp_str_t Host;
+    int32_t Port;
+} kp_FindCoordinatorResponse_t;
+
+/* ================= JoinGroup (11), v0-5 ================= */
+/* Protocol metadata and member metadata are opaque to the codec (for
+ * consumers, the embedded consumer protocol's subscription); decoded as
+ * views into the reader's buffer, never copied, like Produce records. */
+typedef struct kp_JoinGroupRequestProtocol {
+    kp_str_t Name; /* "range", "roundrobin", ... */
+    kp_bytes_t Metadata;
+} kp_JoinGroupRequestProtocol_t;
+
+typedef struct kp_JoinGroupRequest {
+    kp_str_t GroupId;
+    int32_t SessionTimeoutMs;
+    int32_t RebalanceTimeoutMs; /* v1+, default -1: use SessionTimeoutMs */
+    kp_str_t MemberId;          /* "" on a first join */
+    kp_str_t GroupInstanceId;   /* v5+, nullable, default null */
+    kp_str_t ProtocolType;      /* "consumer" */
+    int32_t n_Protocols;
+    kp_JoinGroupRequestProtocol_t *Protocols;
+} kp_JoinGroupRequest_t;
+
+typedef struct kp_JoinGroupResponseMember {
+    kp_str_t MemberId;
+    kp_str_t GroupInstanceId; /* v5+, nullable, default null */
+    kp_bytes_t Metadata;
+} kp_JoinGroupResponseMember_t;
+
+typedef struct kp_JoinGroupResponse {
+    int32_t ThrottleTimeMs; /* v2+ */
+    kp_err_t ErrorCode;
+    int32_t GenerationId;  /* -1 with an error */
+    kp_str_t ProtocolName; /* not nullable in v0-5 */
+    kp_str_t Leader;
+    kp_str_t MemberId;
+    int32_t n_Members; /* the leader's response only; empty for others */
+    kp_JoinGroupResponseMember_t *Members;
+} kp_JoinGroupResponse_t;
+
+/* ================= SyncGroup (14), v0-3 ================= */
+/* Assignments are opaque bytes (the consumer protocol's assignment),
+ * decoded as views into the reader's buffer. */
+typedef struct kp_SyncGroupRequestAssignment {
+    kp_str_t MemberId;
+    kp_bytes_t Assignment;
+} kp_SyncGroupRequestAssignment_t;
+
+typedef struct kp_SyncGroupRequest {
+    kp_str_t GroupId;
+    int32_t GenerationId;
+    kp_str_t MemberId;
+    kp_str_t GroupInstanceId; /* v3+, nullable, default null */
+    int32_t n_Assignments;    /* the leader's request only */
+    kp_SyncGroupRequestAssignment_t *Assignments;
+} kp_SyncGroupRequest_t;
+
+typedef struct kp_SyncGroupResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    kp_err_t ErrorCode;
+    kp_bytes_t Assignment; /* this member's */
+} kp_SyncGroupResponse_t;
+
+/* ================= Heartbeat (12), v0-3 ================= */
+typedef struct kp_HeartbeatRequest {
+    kp_str_t GroupId;
+    int32_t GenerationId;
+    kp_str_t MemberId;
+    kp_str_t GroupInstanceId; /* v3+, nullable, default null */
+} kp_HeartbeatRequest_t;
+
+typedef struct kp_HeartbeatResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    kp_err_t ErrorCode;
+} kp_HeartbeatResponse_t;
+
+/* ================= LeaveGroup (13), v0-3 ================= */
+/* v0-2 name one member (MemberId); v3 names a batch (Members), each by
+ * member id and/or group instance id. Encoding writes the one the version
+ * carries; decoding leaves the other at its default ("" / none). */
+typedef struct kp_LeaveGroupMember { /* schema: MemberIdentity */
+    kp_str_t MemberId;
+    kp_str_t GroupInstanceId; /* nullable */
+} kp_LeaveGroupMember_t;
+
+typedef struct kp_LeaveGroupRequest {
+    kp_str_t GroupId;
+    kp_str_t MemberId; /* v0-2 */
+    int32_t n_Members; /* v3+ */
+    kp_LeaveGroupMember_t *Members;
+} kp_LeaveGroupRequest_t;
+
+typedef struct kp_LeaveGroupMemberResponse { /* schema: MemberResponse */
+    kp_str_t MemberId;
+    kp_str_t GroupInstanceId; /* nullable */
+    kp_err_t ErrorCode;
+} kp_LeaveGroupMemberResponse_t;
+
+typedef struct kp_LeaveGroupResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    kp_err_t ErrorCode;
+    int32_t n_Members; /* v3+ */
+    kp_LeaveGroupMemberResponse_t *Members;
+} kp_LeaveGroupResponse_t;
+
+/* ================= OffsetCommit (8), v0-7 ================= */
+typedef struct kp_OffsetCommitRequestPartition {
+    int32_t PartitionIndex;
+    int64_t CommittedOffset;
+    int32_t CommittedLeaderEpoch; /* v6+, default -1 */
+    int64_t CommitTimestamp;      /* v1 only, default -1 */
+    kp_str_t CommittedMetadata;   /* nullable */
+} kp_OffsetCommitRequestPartition_t;
+
+typedef struct kp_OffsetCommitRequestTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_OffsetCommitRequestPartition_t *Partitions;
+} kp_OffsetCommitRequestTopic_t;
+
+typedef struct kp_OffsetCommitRequest {
+    kp_str_t GroupId;
+    int32_t GenerationIdOrMemberEpoch; /* v1+, default -1 */
+    kp_str_t MemberId;                 /* v1+, default "" */
+    kp_str_t GroupInstanceId;          /* v7+, nullable, default null */
+    int64_t RetentionTimeMs;           /* v2-4, default -1 */
+    int32_t n_Topics;
+    kp_OffsetCommitRequestTopic_t *Topics;
+} kp_OffsetCommitRequest_t;
+
+typedef struct kp_OffsetCommitResponsePartition {
+    int32_t PartitionIndex;
+    kp_err_t ErrorCode;
+} kp_OffsetCommitResponsePartition_t;
+
+typedef struct kp_OffsetCommitResponseTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_OffsetCommitResponsePartition_t *Partitions;
+} kp_OffsetCommitResponseTopic_t;
+
+typedef struct kp_OffsetCommitResponse {
+    int32_t ThrottleTimeMs; /* v3+ */
+    int32_t n_Topics;
+    kp_OffsetCommitResponseTopic_t *Topics;
+} kp_OffsetCommitResponse_t;
+
+/* ================= OffsetFetch (9), v0-5 ================= */
+typedef struct kp_OffsetFetchRequestTopic {
+    kp_str_t Name;
+    int32_t n_PartitionIndexes;
+    int32_t *PartitionIndexes;
+} kp_OffsetFetchRequestTopic_t;
+
+typedef struct kp_OffsetFetchRequest {
+    kp_str_t GroupId;
+    int32_t n_Topics; /* -1 = null = every committed offset (v2+ only) */
+    kp_OffsetFetchRequestTopic_t *Topics;
+} kp_OffsetFetchRequest_t;
+
+typedef struct kp_OffsetFetchResponsePartition {
+    int32_t PartitionIndex;
+    int64_t CommittedOffset;      /* -1: none committed */
+    int32_t CommittedLeaderEpoch; /* v5+, default -1 */
+    kp_str_t Metadata;            /* nullable */
+    kp_err_t ErrorCode;
+} kp_OffsetFetchResponsePartition_t;
+
+typedef struct kp_OffsetFetchResponseTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_OffsetFetchResponsePartition_t *Partitions;
+} kp_OffsetFetchResponseTopic_t;
+
+typedef struct kp_OffsetFetchResponse {
+    int32_t ThrottleTimeMs; /* v3+ */
+    int32_t n_Topics;
+    kp_OffsetFetchResponseTopic_t *Topics;
+    kp_err_t ErrorCode; /* v2+, after Topics on the wire */
+} kp_OffsetFetchResponse_t;
+
+/* ================= ListGroups (16), v0-2 ================= */
+typedef struct kp_ListGroupsRequest {
+    int reserved; /* v0-2 have an empty body; C wants one member */
+} kp_ListGroupsRequest_t;
+
+typedef struct kp_ListedGroup {
+    kp_str_t GroupId;
+    kp_str_t ProtocolType; /* "consumer", or "" */
+} kp_ListedGroup_t;
+
+typedef struct kp_ListGroupsResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    kp_err_t ErrorCode;
+    int32_t n_Groups;
+    kp_ListedGroup_t *Groups;
+} kp_ListGroupsResponse_t;
+
+/* ================= DescribeGroups (15), v0-4 ================= */
+typedef struct kp_DescribeGroupsRequest {
+    int32_t n_Groups;
+    kp_str_t *Groups;
+    bool IncludeAuthorizedOperations; /* v3+ */
+} kp_DescribeGroupsRequest_t;
+
+/* Member metadata and assignment are opaque bytes (views when decoded). */
+typedef struct kp_DescribedGroupMember {
+    kp_str_t MemberId;
+    kp_str_t GroupInstanceId; /* v4+, nullable, default null */
+    kp_str_t ClientId;
+    kp_str_t ClientHost;
+    kp_bytes_t MemberMetadata;
+    kp_bytes_t MemberAssignment;
+} kp_DescribedGroupMember_t;
+
+typedef struct kp_DescribedGroup {
+    kp_err_t ErrorCode;
+    kp_str_t GroupId;
+    kp_str_t GroupState; /* "Stable", "Empty", ... */
+    kp_str_t ProtocolType;
+    kp_str_t ProtocolData; /* the chosen protocol's name */
+    int32_t n_Members;
+    kp_DescribedGroupMember_t *Members;
+    int32_t AuthorizedOperations; /* v3+, default INT32_MIN */
+} kp_DescribedGroup_t;
+
+typedef struct kp_DescribeGroupsResponse {
+    int32_t ThrottleTimeMs; /* v1+ */
+    int32_t n_Groups;
+    kp_DescribedGroup_t *Groups;
+} kp_DescribeGroupsResponse_t;
+
+/* ================= DeleteGroups (42), v0-1 ================= */
+typedef struct kp_DeleteGroupsRequest {
+    int32_t n_GroupsNames;
+    kp_str_t *GroupsNames;
+} kp_DeleteGroupsRequest_t;
+
+typedef struct kp_DeletableGroupResult {
+    kp_str_t GroupId;
+    kp_err_t ErrorCode;
+} kp_DeletableGroupResult_t;
+
+typedef struct kp_DeleteGroupsResponse {
+    int32_t ThrottleTimeMs;
+    int32_t n_Results;
+    kp_DeletableGroupResult_t *Results;
+} kp_DeleteGroupsResponse_t;
+
+/* ================= OffsetDelete (47), v0 ================= */
+typedef struct kp_OffsetDeleteRequestPartition {
+    int32_t PartitionIndex;
+} kp_OffsetDeleteRequestPartition_t;
+
+typedef struct kp_OffsetDeleteRequestTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_OffsetDeleteRequestPartition_t *Partitions;
+} kp_OffsetDeleteRequestTopic_t;
+
+typedef struct kp_OffsetDeleteRequest {
+    kp_str_t GroupId;
+    int32_t n_Topics;
+    kp_OffsetDeleteRequestTopic_t *Topics;
+} kp_OffsetDeleteRequest_t;
+
+typedef struct kp_OffsetDeleteResponsePartition {
+    int32_t PartitionIndex;
+    kp_err_t ErrorCode;
+} kp_OffsetDeleteResponsePartition_t;
+
+typedef struct kp_OffsetDeleteResponseTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_OffsetDeleteResponsePartition_t *Partitions;
+} kp_OffsetDeleteResponseTopic_t;
+
+typedef struct kp_OffsetDeleteResponse {
+    kp_err_t ErrorCode; /* before ThrottleTimeMs on the wire */
+    int32_t ThrottleTimeMs;
+    int32_t n_Topics;
+    kp_OffsetDeleteResponseTopic_t *Topics;
+} kp_OffsetDeleteResponse_t;
+
+/* ================= InitProducerId (22), v0-1 ================= */
+typedef struct kp_InitProducerIdRequest {
+    kp_str_t TransactionalId; /* nullable: null for an idempotent producer */
+    int32_t TransactionTimeoutMs;
+} kp_InitProducerIdRequest_t;
+
+typedef struct kp_InitProducerIdResponse {
+    int32_t ThrottleTimeMs;
+    kp_err_t ErrorCode;
+    int64_t ProducerId; /* -1 with an error */
+    int16_t ProducerEpoch;
+} kp_InitProducerIdResponse_t;
+
 /* ---- codec functions: one quadruple per API ---- */
 #define KP_MSG_DECLARE(Api)                                                    \
     int kp_##Api##Request_decode(kp_rd_t *rd, int version, mem_pool_t *pool,   \
@@ -425,5 +737,17 @@ KP_MSG_DECLARE(Fetch)
 KP_MSG_DECLARE(ListOffsets)
 KP_MSG_DECLARE(CreateTopics)
 KP_MSG_DECLARE(DeleteTopics)
+KP_MSG_DECLARE(FindCoordinator)
+KP_MSG_DECLARE(JoinGroup)
+KP_MSG_DECLARE(SyncGroup)
+KP_MSG_DECLARE(Heartbeat)
+KP_MSG_DECLARE(LeaveGroup)
+KP_MSG_DECLARE(OffsetCommit)
+KP_MSG_DECLARE(OffsetFetch)
+KP_MSG_DECLARE(ListGroups)
+KP_MSG_DECLARE(DescribeGroups)
+KP_MSG_DECLARE(DeleteGroups)
+KP_MSG_DECLARE(OffsetDelete)
+KP_MSG_DECLARE(InitProducerId)
 
 #endif

@@ -4,7 +4,10 @@
  * wire. The key picks the request decoder; with the top bit set
  * (key | 0x8000) the response decoder of key & 0x7fff instead, since the
  * load client decodes responses from a broker it does not control. Any
- * version is tried, so the range checks are fuzzed too.
+ * version is tried, so the range checks are fuzzed too. The APIs are those
+ * of kps_apis[] (tests/fixtures/kp/kp_samples.h), so every decoder the
+ * codec has is reachable: the data path, the topic admin calls, and the
+ * consumer-group, committed-offset and InitProducerId calls.
  *
  * Beyond "no crash, no over-read, no leak" (ASan/UBSan), a message that
  * decodes must survive encode→decode→encode with identical bytes: decoding

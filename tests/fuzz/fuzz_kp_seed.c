@@ -1,7 +1,10 @@
 /* Writes the seed corpus for fuzz_kp_requests: every golden request frame
  * (tests/fixtures/kp/kp_golden.h) re-framed as [api_key][version][body],
- * and the sample request and response (key | 0x8000) of every API at every
- * supported version. Run by CTest before the fuzzer, so the corpus always
+ * every golden response body as [api_key | 0x8000][version][body], and the
+ * sample request and response (key | 0x8000) of every API at every
+ * supported version (tests/fixtures/kp/kp_samples.h: an API added to the
+ * codec is seeded by its row there, the consumer-group and InitProducerId
+ * calls included). Run by CTest before the fuzzer, so the corpus always
  * matches the fixtures in the tree.
  *
  * Usage: fuzz_kp_seed SEED_DIR [DIR...]; every DIR is created too (the
@@ -111,6 +114,14 @@ int main(int argc, char **argv)
         kp_rd_req_hdr(&rd, flex, &h);
         if (rd.err || put(dir, f->name, (uint16_t)h.ApiKey, h.ApiVersion, rd.p,
                           kp_rd_left(&rd)) != 0)
+            return 1;
+        files++;
+    }
+    for (i = 0; i < ST_ARRAY_LEN(kpg_resp_bodies); i++) {
+        const kpg_body_t *b = &kpg_resp_bodies[i];
+
+        if (put(dir, b->name, (uint16_t)(b->key | 0x8000), b->version, b->p,
+                b->len) != 0)
             return 1;
         files++;
     }

@@ -1002,8 +1002,9 @@ static void test_roundtrip_all(void **state)
             count++;
         }
     }
-    /* 4 + 8 + 8 + 8 + 4 + 5 + 4 versions */
-    assert_int_equal(count, 41);
+    /* 4 + 8 + 8 + 8 + 4 + 5 + 4 versions, then the group and producer
+     * APIs: 3 + 6 + 4 + 4 + 4 + 8 + 6 + 3 + 5 + 2 + 1 + 2 */
+    assert_int_equal(count, 41 + 48);
 }
 
 /* Versions outside the supported ranges are refused by every decoder. */
@@ -1741,6 +1742,581 @@ static void test_golden_resp_others(void **state)
     kp_wr_fini(&w);
 }
 
+/* ================= consumer groups and InitProducerId ================= */
+
+/* An opaque bytes field decoded from a golden frame: the expected bytes,
+ * and a view into the (copied) frame rather than a copy. */
+static void assert_view(const struct golden *g, size_t frame_len, kp_bytes_t b,
+                        const uint8_t *exp, size_t n)
+{
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.p, exp, n);
+    assert_true(b.p >= g->copy && b.p + n <= g->copy + frame_len);
+}
+
+static void test_golden_findcoordinator(void **state)
+{
+    struct golden g;
+    kp_FindCoordinatorRequest_t m;
+    (void)state;
+
+    golden_decode(&g, kpg_findcoordinator_v2_req,
+                  sizeof(kpg_findcoordinator_v2_req), &m);
+    assert_int_equal(g.h.ApiKey, KP_API_FindCoordinator);
+    assert_int_equal(g.h.ApiVersion, 2);
+    assert_int_equal(g.h.hdr_version, 1);
+    assert_str(m.Key, "my-group");
+    assert_int_equal(m.KeyType, KP_COORD_GROUP);
+    golden_done(&g);
+
+    /* v0: no KeyType on the wire; a group key by default. */
+    golden_decode(&g, kpg_findcoordinator_v0_req,
+                  sizeof(kpg_findcoordinator_v0_req), &m);
+    assert_int_equal(g.h.ApiVersion, 0);
+    assert_str(m.Key, "my-group");
+    assert_int_equal(m.KeyType, KP_COORD_GROUP);
+    golden_done(&g);
+}
+
+static void test_golden_joingroup(void **state)
+{
+    struct golden g;
+    kp_JoinGroupRequest_t m;
+    size_t n = sizeof(kpg_joingroup_v5_req);
+    (void)state;
+
+    golden_decode(&g, kpg_joingroup_v5_req, n, &m);
+    assert_int_equal(g.h.ApiKey, KP_API_JoinGroup);
+    assert_int_equal(g.h.ApiVersion, 5);
+    assert_int_equal(g.h.CorrelationId, 21);
+    assert_str(m.GroupId, "my-group");
+    assert_int_equal(m.SessionTimeoutMs, 45000);
+    assert_int_equal(m.RebalanceTimeoutMs, 300000);
+    assert_str(m.MemberId, "");
+    assert_str(m.GroupInstanceId, "consumer-1");
+    assert_str(m.ProtocolType, "consumer");
+    assert_int_equal(m.n_Protocols, 2);
+    assert_str(m.Protocols[0].Name, "range");
+    assert_view(&g, n, m.Protocols[0].Metadata, kpg_sub_test,
+                sizeof(kpg_sub_test));
+    assert_str(m.Protocols[1].Name, "roundrobin");
+    assert_view(&g, n, m.Protocols[1].Metadata, kpg_sub_test,
+                sizeof(kpg_sub_test));
+    golden_done(&g);
+}
+
+static void test_golden_syncgroup(void **state)
+{
+    struct golden g;
+    kp_SyncGroupRequest_t m;
+    size_t n = sizeof(kpg_syncgroup_v3_req);
+    (void)state;
+
+    golden_decode(&g, kpg_syncgroup_v3_req, n, &m);
+    assert_int_equal(g.h.ApiKey, KP_API_SyncGroup);
+    assert_int_equal(g.h.ApiVersion, 3);
+    assert_str(m.GroupId, "my-group");
+    assert_int_equal(m.GenerationId, 1);
+    assert_str(m.MemberId, "m-1");
+    assert_str(m.GroupInstanceId, "consumer-1");
+    assert_int_equal(m.n_Assignments, 2);
+    assert_str(m.Assignments[0].MemberId, "m-1");
+    assert_view(&g, n, m.Assignments[0].Assignment, kpg_assign_test_01,
+                sizeof(kpg_assign_test_01));
+    assert_str(m.Assignments[1].MemberId, "m-2");
+    assert_view(&g, n, m.Assignments[1].Assignment, kpg_assign_test_2,
+                sizeof(kpg_assign_test_2));
+    golden_done(&g);
+}
+
+static void test_golden_heartbeat_leavegroup(void **state)
+{
+    struct golden g;
+    kp_HeartbeatRequest_t hb;
+    kp_LeaveGroupRequest_t lg;
+    (void)state;
+
+    golden_decode(&g, kpg_heartbeat_v3_req, sizeof(kpg_heartbeat_v3_req), &hb);
+    assert_int_equal(g.h.ApiKey, KP_API_Heartbeat);
+    assert_int_equal(g.h.ApiVersion, 3);
+    assert_str(hb.GroupId, "my-group");
+    assert_int_equal(hb.GenerationId, 1);
+    assert_str(hb.MemberId, "m-1");
+    assert_str(hb.GroupInstanceId, "consumer-1");
+    golden_done(&g);
+
+    golden_decode(&g, kpg_leavegroup_v3_req, sizeof(kpg_leavegroup_v3_req),
+                  &lg);
+    assert_int_equal(g.h.ApiKey, KP_API_LeaveGroup);
+    assert_int_equal(g.h.ApiVersion, 3);
+    assert_str(lg.GroupId, "my-group");
+    assert_str(lg.MemberId, ""); /* v0-2 field: default */
+    assert_int_equal(lg.n_Members, 2);
+    assert_str(lg.Members[0].MemberId, "m-1");
+    assert_str(lg.Members[0].GroupInstanceId, "consumer-1");
+    assert_str(lg.Members[1].MemberId, "m-2");
+    assert_null_str(lg.Members[1].GroupInstanceId);
+    golden_done(&g);
+
+    golden_decode(&g, kpg_leavegroup_v0_req, sizeof(kpg_leavegroup_v0_req),
+                  &lg);
+    assert_int_equal(g.h.ApiVersion, 0);
+    assert_str(lg.GroupId, "my-group");
+    assert_str(lg.MemberId, "m-1");
+    assert_int_equal(lg.n_Members, 0);
+    assert_null(lg.Members);
+    golden_done(&g);
+}
+
+static void test_golden_offsetcommit(void **state)
+{
+    struct golden g;
+    kp_OffsetCommitRequest_t m;
+    const kp_OffsetCommitRequestPartition_t *p;
+    (void)state;
+
+    golden_decode(&g, kpg_offsetcommit_v7_req, sizeof(kpg_offsetcommit_v7_req),
+                  &m);
+    assert_int_equal(g.h.ApiKey, KP_API_OffsetCommit);
+    assert_int_equal(g.h.ApiVersion, 7);
+    assert_str(m.GroupId, "my-group");
+    assert_int_equal(m.GenerationIdOrMemberEpoch, 1);
+    assert_str(m.MemberId, "m-1");
+    assert_str(m.GroupInstanceId, "consumer-1");
+    assert_true(m.RetentionTimeMs == -1); /* v2-4 only */
+    assert_int_equal(m.n_Topics, 1);
+    assert_str(m.Topics[0].Name, "test");
+    assert_int_equal(m.Topics[0].n_Partitions, 2);
+    p = &m.Topics[0].Partitions[0];
+    assert_int_equal(p->PartitionIndex, 0);
+    assert_true(p->CommittedOffset == 42);
+    assert_int_equal(p->CommittedLeaderEpoch, 5);
+    assert_true(p->CommitTimestamp == -1); /* v1 only */
+    assert_str(p->CommittedMetadata, "");
+    p = &m.Topics[0].Partitions[1];
+    assert_int_equal(p->PartitionIndex, 1);
+    assert_true(p->CommittedOffset == 7);
+    assert_int_equal(p->CommittedLeaderEpoch, -1);
+    assert_null_str(p->CommittedMetadata);
+    golden_done(&g);
+
+    golden_decode(&g, kpg_offsetcommit_v2_req, sizeof(kpg_offsetcommit_v2_req),
+                  &m);
+    assert_int_equal(g.h.ApiVersion, 2);
+    assert_int_equal(m.GenerationIdOrMemberEpoch, 3);
+    assert_null_str(m.GroupInstanceId); /* v7+ */
+    assert_true(m.RetentionTimeMs == -1);
+    p = &m.Topics[0].Partitions[0];
+    assert_true(p->CommittedOffset == 42);
+    assert_int_equal(p->CommittedLeaderEpoch, -1); /* v6+ */
+    assert_true(p->CommitTimestamp == -1);
+    assert_str(p->CommittedMetadata, "meta");
+    golden_done(&g);
+
+    golden_decode(&g, kpg_offsetcommit_v1_req, sizeof(kpg_offsetcommit_v1_req),
+                  &m);
+    assert_int_equal(g.h.ApiVersion, 1);
+    assert_str(m.MemberId, "m-1");
+    p = &m.Topics[0].Partitions[0];
+    assert_true(p->CommittedOffset == 42);
+    assert_true(p->CommitTimestamp == 1700000000000);
+    assert_null_str(p->CommittedMetadata);
+    golden_done(&g);
+}
+
+static void test_golden_offsetfetch(void **state)
+{
+    struct golden g;
+    kp_OffsetFetchRequest_t m;
+    (void)state;
+
+    golden_decode(&g, kpg_offsetfetch_v5_req, sizeof(kpg_offsetfetch_v5_req),
+                  &m);
+    assert_int_equal(g.h.ApiKey, KP_API_OffsetFetch);
+    assert_int_equal(g.h.ApiVersion, 5);
+    assert_str(m.GroupId, "my-group");
+    assert_int_equal(m.n_Topics, -1); /* null: all committed */
+    assert_null(m.Topics);
+    golden_done(&g);
+
+    golden_decode(&g, kpg_offsetfetch_v1_req, sizeof(kpg_offsetfetch_v1_req),
+                  &m);
+    assert_int_equal(g.h.ApiVersion, 1);
+    assert_int_equal(m.n_Topics, 1);
+    assert_str(m.Topics[0].Name, "test");
+    assert_int_equal(m.Topics[0].n_PartitionIndexes, 2);
+    assert_int_equal(m.Topics[0].PartitionIndexes[0], 0);
+    assert_int_equal(m.Topics[0].PartitionIndexes[1], 1);
+    golden_done(&g);
+}
+
+static void test_golden_group_admin(void **state)
+{
+    struct golden g;
+    kp_ListGroupsRequest_t lg;
+    kp_DescribeGroupsRequest_t dg;
+    kp_DeleteGroupsRequest_t del;
+    kp_OffsetDeleteRequest_t od;
+    (void)state;
+
+    golden_decode(&g, kpg_listgroups_v2_req, sizeof(kpg_listgroups_v2_req),
+                  &lg);
+    assert_int_equal(g.h.ApiKey, KP_API_ListGroups);
+    assert_int_equal(g.h.ApiVersion, 2);
+    golden_done(&g);
+
+    golden_decode(&g, kpg_describegroups_v4_req,
+                  sizeof(kpg_describegroups_v4_req), &dg);
+    assert_int_equal(g.h.ApiKey, KP_API_DescribeGroups);
+    assert_int_equal(g.h.ApiVersion, 4);
+    assert_int_equal(dg.n_Groups, 2);
+    assert_str(dg.Groups[0], "my-group");
+    assert_str(dg.Groups[1], "other");
+    assert_true(dg.IncludeAuthorizedOperations);
+    golden_done(&g);
+
+    golden_decode(&g, kpg_deletegroups_v1_req, sizeof(kpg_deletegroups_v1_req),
+                  &del);
+    assert_int_equal(g.h.ApiKey, KP_API_DeleteGroups);
+    assert_int_equal(g.h.ApiVersion, 1);
+    assert_int_equal(del.n_GroupsNames, 2);
+    assert_str(del.GroupsNames[0], "my-group");
+    assert_str(del.GroupsNames[1], "other");
+    golden_done(&g);
+
+    golden_decode(&g, kpg_offsetdelete_v0_req, sizeof(kpg_offsetdelete_v0_req),
+                  &od);
+    assert_int_equal(g.h.ApiKey, KP_API_OffsetDelete);
+    assert_int_equal(g.h.ApiVersion, 0);
+    assert_str(od.GroupId, "my-group");
+    assert_int_equal(od.n_Topics, 1);
+    assert_str(od.Topics[0].Name, "test");
+    assert_int_equal(od.Topics[0].n_Partitions, 2);
+    assert_int_equal(od.Topics[0].Partitions[0].PartitionIndex, 0);
+    assert_int_equal(od.Topics[0].Partitions[1].PartitionIndex, 1);
+    golden_done(&g);
+}
+
+static void test_golden_initproducerid(void **state)
+{
+    struct golden g;
+    kp_InitProducerIdRequest_t m;
+    (void)state;
+
+    golden_decode(&g, kpg_initproducerid_v1_req,
+                  sizeof(kpg_initproducerid_v1_req), &m);
+    assert_int_equal(g.h.ApiKey, KP_API_InitProducerId);
+    assert_int_equal(g.h.ApiVersion, 1);
+    assert_null_str(m.TransactionalId);
+    assert_int_equal(m.TransactionTimeoutMs, INT32_MAX);
+    golden_done(&g);
+}
+
+/* Encodes with `enc` and compares with the golden body, then decodes the
+ * golden body (the client side) and sweeps its prefixes. */
+static void golden_resp(kps_enc_fn enc, kps_dec_fn dec, int v, const void *m,
+                        const uint8_t *exp, size_t n, const char *what)
+{
+    kp_wr_t w;
+    kp_rd_t rd;
+    kps_any_t d;
+    mem_pool_t *pool = mem_pool_new(0, 0);
+    uint8_t *copy = dup_exact(exp, n);
+
+    kp_wr_init(&w, 0);
+    enc(&w, v, m);
+    assert_wr_eq(&w, exp, n);
+    kp_wr_fini(&w);
+
+    kp_rd_init(&rd, copy, n);
+    if (dec(&rd, v, pool, &d) != 0)
+        fail_msg("%s: does not decode (%d)", what, rd.err);
+    assert_int_equal(kp_rd_left(&rd), 0);
+    /* What was decoded encodes to the same bytes. */
+    kp_wr_init(&w, 0);
+    enc(&w, v, &d);
+    assert_wr_eq(&w, exp, n);
+    kp_wr_fini(&w);
+    sweep(dec, v, exp, n, what);
+    mem_pool_free(pool);
+    free(copy);
+}
+
+#define GOLDEN_RESP(Api, v, m, arr)                                            \
+    golden_resp(kps_##Api##_resp_enc, kps_##Api##_resp_dec, (v), (m), (arr),   \
+                sizeof(arr), #arr)
+
+static void test_golden_resp_groups(void **state)
+{
+    kp_FindCoordinatorResponse_t fc = {0,   0, {NULL, -1}, 1, {"localhost", 9},
+                                       9092};
+    kp_FindCoordinatorResponse_t fc0 = {
+        55, KP_ERR_COORDINATOR_NOT_AVAILABLE, {"ignored", 7}, -1, {"", 0}, -1};
+    kp_JoinGroupResponseMember_t jm[] = {
+        {{"m-1", 3}, {"consumer-1", 10}, {kpg_sub_test, sizeof(kpg_sub_test)}},
+        {{"m-2", 3}, {NULL, -1}, {kpg_sub_test, sizeof(kpg_sub_test)}},
+    };
+    kp_JoinGroupResponse_t jg = {0,          0,          1, {"range", 5},
+                                 {"m-1", 3}, {"m-1", 3}, 2, jm};
+    kp_SyncGroupResponse_t sg = {
+        0, 0, {kpg_assign_test_01, sizeof(kpg_assign_test_01)}};
+    kp_HeartbeatResponse_t hb = {0, KP_ERR_REBALANCE_IN_PROGRESS};
+    kp_LeaveGroupMemberResponse_t lm[] = {
+        {{"m-1", 3}, {"consumer-1", 10}, 0},
+        {{"m-2", 3}, {NULL, -1}, KP_ERR_UNKNOWN_MEMBER_ID},
+    };
+    kp_LeaveGroupResponse_t lg = {0, 0, 2, lm};
+    kp_DescribedGroupMember_t dm = {
+        {"m-1", 3},
+        {"consumer-1", 10},
+        {"rdkafka", 7},
+        {"/127.0.0.1", 10},
+        {kpg_sub_test, sizeof(kpg_sub_test)},
+        {kpg_assign_test_01, sizeof(kpg_assign_test_01)},
+    };
+    kp_DescribedGroup_t dgg = {
+        0,   {"my-group", 8}, {"Stable", 6}, {"consumer", 8}, {"range", 5}, 1,
+        &dm, INT32_MIN};
+    kp_DescribeGroupsResponse_t dg = {0, 1, &dgg};
+    kp_ListedGroup_t lgg = {{"my-group", 8}, {"consumer", 8}};
+    kp_ListGroupsResponse_t ls = {0, 0, 1, &lgg};
+    kp_DeletableGroupResult_t dr[] = {{{"my-group", 8}, 0},
+                                      {{"other", 5}, KP_ERR_NON_EMPTY_GROUP}};
+    kp_DeleteGroupsResponse_t del = {0, 2, dr};
+    kp_InitProducerIdResponse_t ip = {0, 0, 1000, 0};
+    (void)state;
+
+    GOLDEN_RESP(FindCoordinator, 2, &fc, kpg_findcoordinator_v2_resp);
+    /* v0: neither throttle time nor message, whatever the struct holds. */
+    {
+        kp_wr_t w;
+        kp_wr_init(&w, 0);
+        kp_FindCoordinatorResponse_encode(&w, 0, &fc0);
+        assert_wr_eq(&w, kpg_findcoordinator_v0_resp,
+                     sizeof(kpg_findcoordinator_v0_resp));
+        kp_wr_fini(&w);
+    }
+    GOLDEN_RESP(JoinGroup, 5, &jg, kpg_joingroup_v5_resp);
+    GOLDEN_RESP(SyncGroup, 3, &sg, kpg_syncgroup_v3_resp);
+    GOLDEN_RESP(Heartbeat, 3, &hb, kpg_heartbeat_v3_resp);
+    GOLDEN_RESP(LeaveGroup, 3, &lg, kpg_leavegroup_v3_resp);
+    GOLDEN_RESP(DescribeGroups, 4, &dg, kpg_describegroups_v4_resp);
+    GOLDEN_RESP(ListGroups, 2, &ls, kpg_listgroups_v2_resp);
+    GOLDEN_RESP(DeleteGroups, 1, &del, kpg_deletegroups_v1_resp);
+    GOLDEN_RESP(InitProducerId, 1, &ip, kpg_initproducerid_v1_resp);
+}
+
+static void test_golden_resp_offsets(void **state)
+{
+    kp_OffsetCommitResponsePartition_t cp[] = {{0, 0},
+                                               {1, KP_ERR_ILLEGAL_GENERATION}};
+    kp_OffsetCommitResponseTopic_t ct = {{"test", 4}, 2, cp};
+    kp_OffsetCommitResponse_t oc = {0, 1, &ct};
+    kp_OffsetFetchResponsePartition_t fp[] = {
+        {0, 42, 5, {"", 0}, 0},
+        {1, -1, -1, {"", 0}, 0},
+    };
+    kp_OffsetFetchResponseTopic_t ft = {{"test", 4}, 2, fp};
+    kp_OffsetFetchResponse_t of = {0, 1, &ft, 0};
+    kp_OffsetDeleteResponsePartition_t dp = {0, 0};
+    kp_OffsetDeleteResponseTopic_t dt = {{"test", 4}, 1, &dp};
+    kp_OffsetDeleteResponse_t od = {0, 0, 1, &dt};
+    kp_OffsetFetchResponse_t d;
+    kp_rd_t rd;
+    mem_pool_t *pool;
+    (void)state;
+
+    GOLDEN_RESP(OffsetCommit, 7, &oc, kpg_offsetcommit_v7_resp);
+    GOLDEN_RESP(OffsetFetch, 5, &of, kpg_offsetfetch_v5_resp);
+    GOLDEN_RESP(OffsetDelete, 0, &od, kpg_offsetdelete_v0_resp);
+
+    /* The v5 body read as the client would: the top-level error code is
+     * the last field, after the topics. */
+    pool = mem_pool_new(0, 0);
+    kp_rd_init(&rd, kpg_offsetfetch_v5_resp, sizeof(kpg_offsetfetch_v5_resp));
+    assert_int_equal(kp_OffsetFetchResponse_decode(&rd, 5, pool, &d), 0);
+    assert_int_equal(d.Topics[0].Partitions[0].CommittedLeaderEpoch, 5);
+    assert_true(d.Topics[0].Partitions[1].CommittedOffset == -1);
+    assert_str(d.Topics[0].Partitions[1].Metadata, "");
+    assert_int_equal(d.ErrorCode, 0);
+    mem_pool_free(pool);
+}
+
+/* OffsetFetch: null topics ("all committed") exist from v2 only. */
+static void test_offsetfetch_null_topics(void **state)
+{
+    static const uint8_t body[] = {
+        0x00, 0x01, 'g',        /* GroupId "g" */
+        0xff, 0xff, 0xff, 0xff, /* Topics null */
+    };
+    kp_OffsetFetchRequest_t m = {{"g", 1}, -1, NULL}, d;
+    kp_wr_t w;
+    kp_rd_t rd;
+    int v;
+    (void)state;
+
+    for (v = 0; v <= 5; v++) {
+        kp_rd_init(&rd, body, sizeof(body));
+        if (v < 2) {
+            assert_int_equal(kp_OffsetFetchRequest_decode(&rd, v, NULL, &d),
+                             KP_EINVAL);
+            continue;
+        }
+        assert_int_equal(kp_OffsetFetchRequest_decode(&rd, v, NULL, &d), 0);
+        assert_int_equal(d.n_Topics, -1);
+        kp_wr_init(&w, 0);
+        kp_OffsetFetchRequest_encode(&w, v, &m);
+        assert_wr_eq(&w, body, sizeof(body));
+        kp_wr_fini(&w);
+    }
+}
+
+/* LeaveGroup: v0-2 carry MemberId, v3 the Members batch; each version
+ * writes only its own and ignores the other. */
+static void test_leavegroup_versions(void **state)
+{
+    static const uint8_t v2[] = {0x00, 0x01, 'g', 0x00, 0x03, 'm', '-', '9'};
+    static const uint8_t v3[] = {
+        0x00, 0x01, 'g', 0x00, 0x00, 0x00, 0x01, /* 1 member */
+        0x00, 0x03, 'm', '-',  '1',  0xff, 0xff, /* m-1, null instance */
+    };
+    kp_LeaveGroupMember_t mb = {{"m-1", 3}, {NULL, -1}};
+    kp_LeaveGroupRequest_t m = {{"g", 1}, {"m-9", 3}, 1, &mb};
+    kp_wr_t w;
+    (void)state;
+
+    kp_wr_init(&w, 0);
+    kp_LeaveGroupRequest_encode(&w, 2, &m);
+    assert_wr_eq(&w, v2, sizeof(v2));
+    kp_wr_reset(&w);
+    kp_LeaveGroupRequest_encode(&w, 3, &m);
+    assert_wr_eq(&w, v3, sizeof(v3));
+    kp_wr_fini(&w);
+}
+
+/* Decoding an old version gives the schema defaults for the fields it
+ * lacks (whatever the encoded struct held). */
+static void test_group_defaults(void **state)
+{
+    kps_any_t m, d;
+    mem_pool_t *pool = mem_pool_new(0, 0);
+    uint8_t *b;
+    size_t n;
+    kp_rd_t rd;
+    (void)state;
+
+    memset(&m, 0, sizeof(m));
+    kps_JoinGroup_req(0, &m);
+    encode_flat(kps_JoinGroup_req_enc, 0, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_JoinGroupRequest_decode(&rd, 0, pool, &d.i0), 0);
+    assert_int_equal(d.i0.RebalanceTimeoutMs, -1);
+    assert_null_str(d.i0.GroupInstanceId);
+    assert_str(d.i0.MemberId, "m-1");
+    mem_free(b);
+
+    memset(&m, 0, sizeof(m));
+    kps_JoinGroup_resp(4, &m);
+    encode_flat(kps_JoinGroup_resp_enc, 4, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_JoinGroupResponse_decode(&rd, 4, pool, &d.i1), 0);
+    assert_null_str(d.i1.Members[0].GroupInstanceId); /* v5+ */
+    assert_int_equal(d.i1.ThrottleTimeMs, 11);
+    mem_free(b);
+
+    memset(&m, 0, sizeof(m));
+    kps_OffsetCommit_req(0, &m);
+    encode_flat(kps_OffsetCommit_req_enc, 0, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_OffsetCommitRequest_decode(&rd, 0, pool, &d.m0), 0);
+    assert_int_equal(d.m0.GenerationIdOrMemberEpoch, -1);
+    assert_str(d.m0.MemberId, "");
+    assert_null_str(d.m0.GroupInstanceId);
+    assert_true(d.m0.RetentionTimeMs == -1);
+    assert_int_equal(d.m0.Topics[0].Partitions[0].CommittedLeaderEpoch, -1);
+    assert_true(d.m0.Topics[0].Partitions[0].CommitTimestamp == -1);
+    assert_str(d.m0.Topics[0].Partitions[0].CommittedMetadata, "meta");
+    mem_free(b);
+
+    /* v3-4 still carry RetentionTimeMs, v5 no longer. */
+    memset(&m, 0, sizeof(m));
+    kps_OffsetCommit_req(4, &m);
+    encode_flat(kps_OffsetCommit_req_enc, 4, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_OffsetCommitRequest_decode(&rd, 4, pool, &d.m0), 0);
+    assert_true(d.m0.RetentionTimeMs == 86400000);
+    mem_free(b);
+    encode_flat(kps_OffsetCommit_req_enc, 5, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_OffsetCommitRequest_decode(&rd, 5, pool, &d.m0), 0);
+    assert_true(d.m0.RetentionTimeMs == -1);
+    assert_int_equal(d.m0.Topics[0].Partitions[0].CommittedLeaderEpoch, -1);
+    mem_free(b);
+
+    memset(&m, 0, sizeof(m));
+    kps_OffsetFetch_resp(1, &m);
+    encode_flat(kps_OffsetFetch_resp_enc, 1, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_OffsetFetchResponse_decode(&rd, 1, pool, &d.n1), 0);
+    assert_int_equal(d.n1.ErrorCode, 0);      /* v2+ */
+    assert_int_equal(d.n1.ThrottleTimeMs, 0); /* v3+ */
+    assert_int_equal(d.n1.Topics[0].Partitions[0].CommittedLeaderEpoch, -1);
+    mem_free(b);
+
+    memset(&m, 0, sizeof(m));
+    kps_FindCoordinator_resp(0, &m);
+    encode_flat(kps_FindCoordinator_resp_enc, 0, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_FindCoordinatorResponse_decode(&rd, 0, pool, &d.h1), 0);
+    assert_null_str(d.h1.ErrorMessage);
+    assert_int_equal(d.h1.ThrottleTimeMs, 0);
+    assert_str(d.h1.Host, "broker-3.example");
+    mem_free(b);
+
+    memset(&m, 0, sizeof(m));
+    kps_DescribeGroups_resp(2, &m);
+    encode_flat(kps_DescribeGroups_resp_enc, 2, &m, &b, &n);
+    kp_rd_init(&rd, b, n);
+    assert_int_equal(kp_DescribeGroupsResponse_decode(&rd, 2, pool, &d.p1), 0);
+    assert_int_equal(d.p1.Groups[0].AuthorizedOperations, INT32_MIN);
+    assert_null_str(d.p1.Groups[0].Members[0].GroupInstanceId);
+    assert_int_equal(d.p1.Groups[0].Members[1].MemberMetadata.len, 0);
+    mem_free(b);
+    mem_pool_free(pool);
+}
+
+/* Every golden response body decodes completely with its API's response
+ * decoder, re-encodes to the same bytes, and fails cleanly when cut. */
+static void test_golden_resp_bodies(void **state)
+{
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < ST_ARRAY_LEN(kpg_resp_bodies); i++) {
+        const kpg_body_t *b = &kpg_resp_bodies[i];
+        const kps_api_t *api = kps_api(b->key);
+        mem_pool_t *pool = mem_pool_new(0, 0);
+        uint8_t *copy = dup_exact(b->p, b->len), *out;
+        size_t n;
+        kps_any_t d;
+        kp_rd_t rd;
+
+        assert_non_null(api);
+        kp_rd_init(&rd, copy, b->len);
+        if (api->resp_dec(&rd, b->version, pool, &d) != 0)
+            fail_msg("%s: does not decode (%d)", b->name, rd.err);
+        if (kp_rd_left(&rd) != 0)
+            fail_msg("%s: %zu bytes left over", b->name, kp_rd_left(&rd));
+        encode_flat(api->resp_enc, b->version, &d, &out, &n);
+        if (n != b->len || memcmp(out, b->p, n) != 0)
+            fail_msg("%s: re-encoding differs", b->name);
+        mem_free(out);
+        sweep(api->resp_dec, b->version, b->p, b->len, b->name);
+        mem_pool_free(pool);
+        free(copy);
+    }
+}
+
 /* ================= semantics and limits ================= */
 
 static void test_metadata_all_topics(void **state)
@@ -1877,6 +2453,20 @@ int main(void)
         cmocka_unit_test(test_golden_resp_produce),
         cmocka_unit_test(test_golden_resp_fetch),
         cmocka_unit_test(test_golden_resp_others),
+        cmocka_unit_test(test_golden_findcoordinator),
+        cmocka_unit_test(test_golden_joingroup),
+        cmocka_unit_test(test_golden_syncgroup),
+        cmocka_unit_test(test_golden_heartbeat_leavegroup),
+        cmocka_unit_test(test_golden_offsetcommit),
+        cmocka_unit_test(test_golden_offsetfetch),
+        cmocka_unit_test(test_golden_group_admin),
+        cmocka_unit_test(test_golden_initproducerid),
+        cmocka_unit_test(test_golden_resp_groups),
+        cmocka_unit_test(test_golden_resp_offsets),
+        cmocka_unit_test(test_golden_resp_bodies),
+        cmocka_unit_test(test_offsetfetch_null_topics),
+        cmocka_unit_test(test_leavegroup_versions),
+        cmocka_unit_test(test_group_defaults),
         cmocka_unit_test(test_metadata_all_topics),
         cmocka_unit_test(test_pool_limit),
         cmocka_unit_test(test_count_refused_before_alloc),
