@@ -25,7 +25,7 @@ if ! dpkg-query -W -f='${Status}' librdkafka-dev 2>/dev/null | grep -q "ok insta
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librdkafka-dev >/dev/null
 fi
 cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc)" --target strata >/dev/null
+cmake --build --preset release -j"$(nproc)" --target strata strata-bench >/dev/null
 
 # rdkafka_performance: the example as Debian ships it, its internal
 # includes pointed at our shim (bench/rdkafka_shim/rd.h).
@@ -99,6 +99,20 @@ run_case strata_1k_acks1 p1k strata 1
 run_case strata_1k_acksall p1k strata -1
 run_case strata_1k_catchup c1k
 
+# End-to-end latency with strata-bench: 10,000 msg/s of 100 B, linger 0,
+# latency from each record's intended send time to its consumption.
+e2e() { # rep
+    ./build/strata-bench e2e --bootstrap "127.0.0.1:$port" --topic "e2e-$1" \
+        --record-size 100 --throughput 10000 --duration 10 --linger-ms 0 \
+        --json --quiet 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); l=d["latency_ms"]; print(l["p50"], l["p99"], l["p99_9"])'
+}
+declare -a lat50 lat99 lat999
+for r in $(seq "$reps"); do
+    read -r a b c < <(e2e "$r")
+    lat50+=("$a"); lat99+=("$b"); lat999+=("$c")
+done
+
 med() { echo "${res[$1]}" | tr ' ' '\n' | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
@@ -117,3 +131,6 @@ line "mock, 1 KiB, acks=1" mock_1k_acks1 "1.00"
 line "strata, 1 KiB, acks=1" strata_1k_acks1 "$(ratio "$(med strata_1k_acks1.mb)" "$m1k")"
 line "strata, 1 KiB, acks=all" strata_1k_acksall "$(ratio "$(med strata_1k_acksall.mb)" "$m1k")"
 line "strata, 1 KiB, consumer catch-up" strata_1k_catchup "-"
+printf '%-36s p50 %s ms, p99 %s ms, p99.9 %s ms\n' "strata e2e, 10k msg/s, 100 B" \
+    "$(printf '%s\n' "${lat50[@]}" | median)" "$(printf '%s\n' "${lat99[@]}" | median)" \
+    "$(printf '%s\n' "${lat999[@]}" | median)"
