@@ -144,11 +144,14 @@ void brk_on_request(net_req_t *req)
         return;
     }
     rq = mem_calloc(1, sizeof(*rq));
-    /* Decoded structures are bounded by the frame (array counts are
-     * checked against the bytes left), so a pool limit of a few times the
-     * frame caps what one request can allocate. */
+    /* Everything a request allocates (decoded structures, one op and one
+     * response entry per partition) is proportional to the partitions it
+     * names, and array counts are checked against the bytes left, so a
+     * linear limit in the frame size caps it. The factor covers the worst
+     * case, ListOffsets v1: 12 request bytes per partition against ~250
+     * bytes of op, decoded and response entries. */
     if (rq)
-        rq->pool = mem_pool_new(4096, 64 * 1024 + 8 * len);
+        rq->pool = mem_pool_new(4096, 64 * 1024 + 32 * (size_t)len);
     if (!rq || !rq->pool) {
         mem_free(rq);
         net_conn_abort(req->conn, "out of memory");

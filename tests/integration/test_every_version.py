@@ -224,3 +224,43 @@ def test_produce_fetch_list_offsets_every_version(broker1):
                     kw.req_list_offsets(v, [(name, 0, ts)])), v)
                 err, _, off = res[(name, 0)]
                 assert err == 0 and off == want, (v, ts, res)
+
+
+def test_requests_naming_thousands_of_partitions(broker):
+    """One request naming every partition of a 2,000-partition topic, for
+    each API that takes partitions, is answered in full (per-request
+    memory grows with the partitions named and must not make the broker
+    drop such a request)."""
+    n = 2000
+    with kw.Conn(broker.addr, timeout=60) as conn:
+        name = unique_topic("wide")
+        res = parse_create_topics(conn.request(
+            CREATE_TOPICS, 0, req_create_topics(0, name, n)), 0)
+        assert res[name][0] == 0, res
+        batch = kw.encode_record_batch([(b"k", b"v")])
+        res = kw.parse_produce(conn.request(kw.PRODUCE, 7, kw.req_produce(
+            7, -1, 30000, [(name, p, batch) for p in range(n)])), 7)
+        assert all(res[(name, p)][0] == 0 for p in range(n))
+        for v in (0, 1):
+            if v == 0:
+                w = kw.Writer(False)
+                w.i32(-1).array_len(1).string(name).array_len(n)
+                for p in range(n):
+                    w.i32(p).i64(-1).i32(1)
+                res = parse_list_offsets_v0(conn.request(
+                    kw.LIST_OFFSETS, 0, w.getvalue()))
+                assert all(res[(name, p)] == (0, [1]) for p in range(n))
+            else:
+                res = kw.parse_list_offsets(conn.request(
+                    kw.LIST_OFFSETS, 1,
+                    kw.req_list_offsets(1, [(name, p, -1)
+                                            for p in range(n)])), 1)
+                assert all(res[(name, p)][0] == 0 and res[(name, p)][2] == 1
+                           for p in range(n))
+        _, parts = kw.parse_fetch(conn.request(kw.FETCH, 11, kw.req_fetch(
+            11, [(name, p, 0) for p in range(n)],
+            partition_max_bytes=1024)), 11)
+        assert all(parts[(name, p)]["error"] == 0 for p in range(n))
+        got = sum(len(list(kw.decode_record_batches(
+            parts[(name, p)]["records"]))) for p in range(n))
+        assert got == n
