@@ -42,12 +42,21 @@ if [ ! -x "$perf" ] || [ "$src" -nt "$perf" ]; then
         $(pkg-config --cflags --libs rdkafka)
 fi
 
+# The mock cluster as a process of its own, for strata-bench to target.
+mock_bin=build/bench/mock_broker
+if [ ! -x "$mock_bin" ] || [ bench/mock_broker.c -nt "$mock_bin" ]; then
+    mkdir -p build/bench
+    cc -O2 -o "$mock_bin" bench/mock_broker.c $(pkg-config --cflags --libs rdkafka)
+fi
+
 work=$(mktemp -d /tmp/strata-bench.XXXXXX)
 port=$((20000 + RANDOM % 20000))
 ./build/strata --set "listeners=PLAINTEXT://127.0.0.1:$port" \
     --set "log.dirs=$work/data" >"$work/strata.log" 2>&1 &
 broker=$!
-trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$work"' EXIT
+"$mock_bin" >"$work/mock.addr" 2>/dev/null &
+mock=$!
+trap 'kill $broker $mock 2>/dev/null; wait $broker $mock 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     sleep 0.1
@@ -99,6 +108,25 @@ run_case strata_1k_acks1 p1k strata 1
 run_case strata_1k_acksall p1k strata -1
 run_case strata_1k_catchup c1k
 
+# The same with strata-bench as the client, against both brokers.
+for _ in $(seq 50); do [ -s "$work/mock.addr" ] && break; sleep 0.1; done
+mock_addr=$(head -1 "$work/mock.addr")
+sb() { # target size acks rep -> "records/s MB/s"
+    local addr="127.0.0.1:$port"
+    [ "$1" = mock ] && addr=$mock_addr
+    ./build/strata-bench produce --bootstrap "$addr" --topic "sb-$1-$2-$3-$4" \
+        --record-size "$2" --acks "$3" --duration 5 --json --quiet 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["records_per_sec"]), round(d["mb_per_sec"], 2))'
+}
+sb100() { sb "$1" 100 "$2" "$3"; }
+sb1k() { sb "$1" 1024 "$2" "$3"; }
+run_case sb_mock_100_acks1 sb100 mock 1
+run_case sb_strata_100_acks1 sb100 strata 1
+run_case sb_strata_100_acksall sb100 strata all
+run_case sb_mock_1k_acks1 sb1k mock 1
+run_case sb_strata_1k_acks1 sb1k strata 1
+run_case sb_strata_1k_acksall sb1k strata all
+
 # End-to-end latency with strata-bench: 10,000 msg/s of 100 B, linger 0,
 # latency from each record's intended send time to its consumption.
 e2e() { # rep
@@ -120,6 +148,7 @@ m100=$(med mock_100_acks1.msgs)
 m1k=$(med mock_1k_acks1.mb)
 printf '\nmedians of %d runs (%s, %d cores, rdkafka_performance %s)\n' "$reps" \
     "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(pkg-config --modversion rdkafka)"
+printf '\nclient rdkafka_performance\n'
 printf '%-36s %12s %10s %10s\n' case msgs/s MB/s "vs mock"
 line() { # label key ref
     printf '%-36s %12s %10s %10s\n' "$1" "$(med "$2.msgs")" "$(med "$2.mb")" "$3"
@@ -131,6 +160,18 @@ line "mock, 1 KiB, acks=1" mock_1k_acks1 "1.00"
 line "strata, 1 KiB, acks=1" strata_1k_acks1 "$(ratio "$(med strata_1k_acks1.mb)" "$m1k")"
 line "strata, 1 KiB, acks=all" strata_1k_acksall "$(ratio "$(med strata_1k_acksall.mb)" "$m1k")"
 line "strata, 1 KiB, consumer catch-up" strata_1k_catchup "-"
+sm100=$(med sb_mock_100_acks1.msgs)
+sm1k=$(med sb_mock_1k_acks1.mb)
+printf '\nclient strata-bench\n'
+line "mock, 100 B, acks=1" sb_mock_100_acks1 "1.00"
+line "strata, 100 B, acks=1" sb_strata_100_acks1 "$(ratio "$(med sb_strata_100_acks1.msgs)" "$sm100")"
+line "strata, 100 B, acks=all" sb_strata_100_acksall "$(ratio "$(med sb_strata_100_acksall.msgs)" "$sm100")"
+line "mock, 1 KiB, acks=1" sb_mock_1k_acks1 "1.00"
+line "strata, 1 KiB, acks=1" sb_strata_1k_acks1 "$(ratio "$(med sb_strata_1k_acks1.mb)" "$sm1k")"
+line "strata, 1 KiB, acks=all" sb_strata_1k_acksall "$(ratio "$(med sb_strata_1k_acksall.mb)" "$sm1k")"
 printf '%-36s p50 %s ms, p99 %s ms, p99.9 %s ms\n' "strata e2e, 10k msg/s, 100 B" \
     "$(printf '%s\n' "${lat50[@]}" | median)" "$(printf '%s\n' "${lat99[@]}" | median)" \
     "$(printf '%s\n' "${lat999[@]}" | median)"
+
+printf '\nresources\n'
+/usr/bin/python3 bench/resources.py --strata build/strata
