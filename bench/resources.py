@@ -98,13 +98,15 @@ def create_topic(port, topic, parts):
 
 def startup_ms(b, topic, parts):
     b.start()
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         try:
             if all_partitions_answer(b.port, topic, parts):
                 return (time.monotonic() - b.t0) * 1000
         except (OSError, kw.ProtocolError):
             pass
         time.sleep(0.001)
+    raise SystemExit("partitions did not all answer within 60 s")
 
 
 def main():
@@ -118,41 +120,50 @@ def main():
     with tempfile.TemporaryDirectory(prefix="strata-res-") as d:
         port = free_port()
         b = Broker(a.strata, os.path.join(d, "data"), port)
-        b.start()
-        time.sleep(1.0)
-        idle = rss_kb(b.proc.pid)
-        print("idle RSS: %.1f MB" % (idle / 1024))
+        try:
+            measure(a, b, port)
+        finally:  # never leave a broker behind, whatever happened
+            if b.proc and b.proc.poll() is None:
+                b.proc.kill()
+                b.proc.wait(10)
 
-        socks = []
-        for _ in range(a.conns):
-            s = socket.create_connection(("127.0.0.1", port), 10)
-            socks.append(s)
-        # one request on each, so every connection has been served once
-        probe = kw.frame(kw.API_VERSIONS, 0, 1, kw.req_api_versions(0))
-        for s in socks:
-            s.sendall(probe)
-        for s in socks:
-            n = int.from_bytes(s.recv(4), "big")
-            while n > 0:
-                n -= len(s.recv(n))
-        time.sleep(1.0)
-        with_conns = rss_kb(b.proc.pid)
-        print("RSS with %d idle connections: %.1f MB, %.1f KB per connection"
-              % (a.conns, with_conns / 1024,
-                 (with_conns - idle) / a.conns))
-        for s in socks:
-            s.close()
 
-        create_topic(port, "parts", a.parts)
-        b.stop()
-        clean = startup_ms(b, "parts", a.parts)
-        print("start-up with %d partitions after a clean stop: %.1f ms"
-              % (a.parts, clean))
-        b.stop(signal.SIGKILL)
-        crash = startup_ms(b, "parts", a.parts)
-        print("start-up with %d partitions after kill -9: %.1f ms"
-              % (a.parts, crash))
-        b.stop()
+def measure(a, b, port):
+    b.start()
+    time.sleep(1.0)
+    idle = rss_kb(b.proc.pid)
+    print("idle RSS: %.1f MB" % (idle / 1024))
+
+    socks = []
+    for _ in range(a.conns):
+        s = socket.create_connection(("127.0.0.1", port), 10)
+        socks.append(s)
+    # one request on each, so every connection has been served once
+    probe = kw.frame(kw.API_VERSIONS, 0, 1, kw.req_api_versions(0))
+    for s in socks:
+        s.sendall(probe)
+    for s in socks:
+        n = int.from_bytes(s.recv(4), "big")
+        while n > 0:
+            n -= len(s.recv(n))
+    time.sleep(1.0)
+    with_conns = rss_kb(b.proc.pid)
+    print("RSS with %d idle connections: %.1f MB, %.1f KB per connection"
+          % (a.conns, with_conns / 1024,
+             (with_conns - idle) / a.conns))
+    for s in socks:
+        s.close()
+
+    create_topic(port, "parts", a.parts)
+    b.stop()
+    clean = startup_ms(b, "parts", a.parts)
+    print("start-up with %d partitions after a clean stop: %.1f ms"
+          % (a.parts, clean))
+    b.stop(signal.SIGKILL)
+    crash = startup_ms(b, "parts", a.parts)
+    print("start-up with %d partitions after kill -9: %.1f ms"
+          % (a.parts, crash))
+    b.stop()
 
 
 if __name__ == "__main__":
