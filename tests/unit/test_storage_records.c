@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/test_compress.h"
 #include "tests/unit/test_util.h"
 
 #include "alloc/st.h"
@@ -56,59 +57,6 @@ static size_t make_records(uint8_t *out)
     return n;
 }
 
-static size_t compress_with(int codec, const uint8_t *in, size_t n,
-                            uint8_t *out, size_t cap, bool xerial)
-{
-    switch (codec) {
-    case 0:
-        memcpy(out, in, n);
-        return n;
-    case 1: {
-        z_stream z = {0};
-        size_t len;
-        assert_int_equal(
-            deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
-            Z_OK);
-        z.next_in = (Bytef *)in;
-        z.avail_in = (uInt)n;
-        z.next_out = out;
-        z.avail_out = (uInt)cap;
-        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-        len = cap - z.avail_out;
-        deflateEnd(&z);
-        return len;
-    }
-    case 2: {
-        size_t len = cap - 20;
-        if (!xerial) {
-            len = cap;
-            assert_int_equal(
-                snappy_compress((const char *)in, n, (char *)out, &len),
-                SNAPPY_OK);
-            return len;
-        }
-        memcpy(out, "\x82SNAPPY\0\0\0\0\1\0\0\0\1", 16);
-        assert_int_equal(
-            snappy_compress((const char *)in, n, (char *)out + 20, &len),
-            SNAPPY_OK);
-        st_put_be32(out + 16, (uint32_t)len);
-        return 20 + len;
-    }
-    case 3: {
-        size_t len = LZ4F_compressFrame(out, cap, in, n, NULL);
-        assert_false(LZ4F_isError(len));
-        return len;
-    }
-    case 4: {
-        size_t len = ZSTD_compress(out, cap, in, n, 3);
-        assert_false(ZSTD_isError(len));
-        return len;
-    }
-    }
-    fail();
-    return 0;
-}
-
 static size_t make_batch(uint8_t *b, int codec, bool xerial, int64_t base,
                          int64_t ts0)
 {
@@ -125,7 +73,7 @@ static size_t make_batch(uint8_t *b, int codec, bool xerial, int64_t base,
     st_put_be16(b + 51, 0xffff);
     st_put_be32(b + 53, 0xffffffff);
     st_put_be32(b + 57, NREC);
-    len = 61 + compress_with(codec, recs, rn, b + 61, 16384, xerial);
+    len = 61 + test_compress(codec, xerial, recs, rn, b + 61, 16384);
     st_put_be32(b + 8, (uint32_t)(len - 12));
     st_put_be32(b + 17, simd_crc32c(0, b + 21, len - 21));
     return len;
