@@ -8,7 +8,10 @@
  * timer wheel, running whatever is due earliest first. Kafka's purgatory
  * "checkAndComplete" calls become direct calls to maybe_complete_join at
  * the same points. The group metadata write Kafka makes before answering
- * (storeGroup) is not done here and counts as an immediate success.
+ * (storeGroup) is not done here and counts as an immediate success; the
+ * group raises a flag at each of those points (grp_take_store), and the
+ * coordinator writes grp_export's image. grp_restore is Kafka's loadGroup
+ * followed by its onGroupLoaded.
  *
  * Members are kept in join order in an array (groups are small, and a
  * linear scan keeps the code obvious); the order decides the new leader
@@ -115,6 +118,9 @@ struct grp {
     /* CompletingRebalance/Stable: when members that have not sent SyncGroup
      * are dropped (Kafka's DelayedSync). */
     int64_t sync_deadline; /* -1 none */
+
+    int64_t state_since; /* Kafka's currentStateTimestamp; -1 unknown */
+    bool store;          /* a storeGroup point passed (grp_take_store) */
 };
 
 static const kp_str_t NULL_STR = {NULL, -1};
@@ -626,6 +632,13 @@ static void hb_renew(grp_member_t *m, int64_t now)
 
 /* ---- transitions ---- */
 
+/* Kafka's transitionTo: the state and when it was entered. */
+static void set_state(grp_t *g, grp_state_t state, int64_t now)
+{
+    g->state = state;
+    g->state_since = now;
+}
+
 static void maybe_complete_join(grp_t *g, int64_t now);
 
 static void clear_pending_sync(grp_t *g)
@@ -694,7 +707,7 @@ static void prepare_rebalance(grp_t *g, int64_t now)
         g->join_initial = false;
         g->join_deadline = now + rto;
     }
-    g->state = GRP_PREPARING_REBALANCE;
+    set_state(g, GRP_PREPARING_REBALANCE, now);
     maybe_complete_join(g, now);
 }
 
@@ -742,8 +755,9 @@ static bool elect_joined_leader(grp_t *g)
     return false;
 }
 
-/* Kafka's initNextGeneration. */
-static void init_next_generation(grp_t *g)
+/* Kafka's initNextGeneration. A group left without members becomes Empty,
+ * and Kafka's onCompleteJoin stores it then. */
+static void init_next_generation(grp_t *g, int64_t now)
 {
     g->generation++;
     if (g->n_members > 0) {
@@ -753,11 +767,12 @@ static void init_next_generation(grp_t *g)
         g->pname[p->len] = 0;
         g->pname_len = p->len;
         g->has_pname = true;
-        g->state = GRP_COMPLETING_REBALANCE;
+        set_state(g, GRP_COMPLETING_REBALANCE, now);
     } else {
         g->has_pname = false;
         g->pname_len = 0;
-        g->state = GRP_EMPTY;
+        set_state(g, GRP_EMPTY, now);
+        g->store = true;
     }
     clear_pending_sync(g);
 }
@@ -785,7 +800,7 @@ static void complete_join(grp_t *g, int64_t now)
         g->join_deadline = now + (rto > 0 ? rto : 1);
         return;
     }
-    init_next_generation(g);
+    init_next_generation(g, now);
     if (g->state == GRP_EMPTY)
         return;
     for (int32_t i = 0; i < g->n_members; i++) {
@@ -841,6 +856,7 @@ grp_t *grp_new(const char *group_id, const grp_config_t *cfg,
     g->state = GRP_EMPTY;
     g->join_deadline = -1;
     g->sync_deadline = -1;
+    g->state_since = -1; /* no clock here; see grp_state_since */
     return g;
 }
 
@@ -901,7 +917,7 @@ static kp_err_t validate_member(const grp_t *g, kp_str_t member_id,
         if (!s)
             return KP_ERR_UNKNOWN_MEMBER_ID;
         if (!gstr_eq(&s->id, str_or_empty(member_id)))
-            return GRP_ERR_FENCED_INSTANCE_ID;
+            return KP_ERR_FENCED_INSTANCE_ID;
     }
     return find_member(g, member_id) ? KP_ERR_NONE : KP_ERR_UNKNOWN_MEMBER_ID;
 }
@@ -1043,8 +1059,8 @@ static void update_static_member(grp_t *g, grp_member_t *m, char *new_id,
         return;
     }
     /* Kafka's replaceStaticMember: fence whatever the old id had parked. */
-    join_answer_error(m, gstr_view(&old_id), GRP_ERR_FENCED_INSTANCE_ID);
-    sync_answer(g, m, GRP_ERR_FENCED_INSTANCE_ID);
+    join_answer_error(m, gstr_view(&old_id), KP_ERR_FENCED_INSTANCE_ID);
+    sync_answer(g, m, KP_ERR_FENCED_INSTANCE_ID);
     m->id.p = new_id;
     m->id.len = new_len;
     old_leader = was_leader ? gstr_view(&old_id) : leader_view(g);
@@ -1062,6 +1078,8 @@ static void update_static_member(grp_t *g, grp_member_t *m, char *new_id,
     case GRP_STABLE:
         if (gstr_eq(select_protocol(g), pname_view(g))) {
             grp_join_resp_t r;
+            /* Kafka stores the group with the new member id first. */
+            g->store = true;
             join_ok(g, m, false, old_leader, &r);
             join_answer(m, &r);
         } else {
@@ -1251,7 +1269,7 @@ void grp_join(grp_t *g, const grp_join_req_t *req, int64_t now_ms,
             member_remove(g, m);
         if (pi >= 0)
             pending_remove_at(g, pi);
-        reply_join_error(done, arg, EMPTY_STR, GRP_ERR_GROUP_MAX_SIZE_REACHED);
+        reply_join_error(done, arg, EMPTY_STR, KP_ERR_GROUP_MAX_SIZE_REACHED);
     } else if (mid.len == 0) {
         new_member_join(g, req, now_ms, done, arg);
     } else {
@@ -1339,8 +1357,11 @@ void grp_sync(grp_t *g, const grp_sync_req_t *req, int64_t now_ms,
         m->sync_arg = arg;
         sync_received(g, m);
         if (a) {
+            /* Kafka stores the group with the assignment, then answers
+             * and makes it Stable. */
             propagate_assignment(g, a, KP_ERR_NONE, now_ms);
-            g->state = GRP_STABLE;
+            set_state(g, GRP_STABLE, now_ms);
+            g->store = true;
         }
         break;
     }
@@ -1680,6 +1701,168 @@ void grp_list_entry(const grp_t *g, kp_ListedGroup_t *out)
     out->ProtocolType = gstr_view_or_empty(&g->protocol_type);
 }
 
+/* ---- persistence ---- */
+
+bool grp_take_store(grp_t *g)
+{
+    bool store = g->store;
+    g->store = false;
+    return store;
+}
+
+/* Kafka's groupMetadataValue: each member with its metadata for the chosen
+ * protocol and its assignment. */
+int grp_export(const grp_t *g, mem_pool_t *pool, grp_image_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->protocol_type = gstr_view_or_empty(&g->protocol_type);
+    out->generation = g->generation;
+    out->protocol = pname_view(g);
+    out->leader = g->leader ? gstr_view(&g->leader->id) : NULL_STR;
+    out->state_ts = g->state_since;
+    if (g->n_members == 0)
+        return 0;
+    out->members =
+        mem_pool_calloc(pool, (size_t)g->n_members, sizeof(*out->members));
+    if (!out->members)
+        return -ENOMEM;
+    for (int32_t i = 0; i < g->n_members; i++) {
+        const grp_member_t *m = g->members[i];
+        const grp_proto_t *p = member_proto(m, pname_view(g));
+        grp_image_member_t *d = &out->members[i];
+        d->member_id = gstr_view(&m->id);
+        d->instance_id = gstr_view(&m->instance);
+        d->client_id = gstr_view_or_empty(&m->client_id);
+        d->client_host = gstr_view_or_empty(&m->client_host);
+        d->rebalance_timeout_ms = m->rebalance_timeout_ms;
+        d->session_timeout_ms = m->session_timeout_ms;
+        d->subscription = p ? gbytes_view(&p->meta) : EMPTY_BYTES;
+        d->assignment = gbytes_view(&m->assignment);
+    }
+    out->n_members = g->n_members;
+    return 0;
+}
+
+static bool image_str_eq(kp_str_t a, kp_str_t b)
+{
+    return a.len == b.len && (a.len <= 0 || !memcmp(a.p, b.p, (size_t)a.len));
+}
+
+/* What grp_restore refuses: members without a protocol or without a
+ * leader among them, members without an id, and ids or group.instance.ids
+ * given twice (the group could not tell those members apart). A leader or
+ * protocol in an image without members is ignored, as Kafka's Empty group
+ * has neither in use. */
+static bool image_consistent(const grp_image_t *img)
+{
+    bool leader_found = false;
+    if (img->n_members < 0 || (img->n_members > 0 && !img->members))
+        return false;
+    if (img->n_members == 0)
+        return true;
+    if (str_is_null(img->protocol) || str_is_null(img->leader))
+        return false;
+    for (int32_t i = 0; i < img->n_members; i++) {
+        const grp_image_member_t *m = &img->members[i];
+        if (str_is_null(m->member_id) || m->member_id.len == 0)
+            return false;
+        if (image_str_eq(m->member_id, img->leader))
+            leader_found = true;
+        for (int32_t k = 0; k < i; k++) {
+            const grp_image_member_t *o = &img->members[k];
+            if (image_str_eq(m->member_id, o->member_id))
+                return false;
+            if (!str_is_null(m->instance_id) && !str_is_null(o->instance_id) &&
+                image_str_eq(m->instance_id, o->instance_id))
+                return false;
+        }
+    }
+    return leader_found;
+}
+
+/* A member as Kafka's loadGroup builds it: the chosen protocol is the only
+ * one it is known to support, with its stored subscription. */
+static grp_member_t *member_from_image(const grp_image_member_t *im,
+                                       kp_str_t protocol)
+{
+    grp_member_t *m = mem_calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->hb_deadline = -1;
+    m->session_timeout_ms = im->session_timeout_ms;
+    m->rebalance_timeout_ms = im->rebalance_timeout_ms;
+    m->protocols = mem_calloc(1, sizeof(*m->protocols));
+    if (!m->protocols)
+        goto fail;
+    m->n_protocols = 1;
+    if (gstr_set(&m->id, im->member_id) < 0 ||
+        gstr_set(&m->instance, im->instance_id) < 0 ||
+        gstr_set(&m->client_id, str_or_empty(im->client_id)) < 0 ||
+        gstr_set(&m->client_host, str_or_empty(im->client_host)) < 0 ||
+        gstr_set(&m->protocols[0].name, protocol) < 0 ||
+        gbytes_set(&m->protocols[0].meta, im->subscription) < 0 ||
+        gbytes_set(&m->assignment, im->assignment) < 0)
+        goto fail;
+    return m;
+fail:
+    member_free(m);
+    return NULL;
+}
+
+grp_t *grp_restore(const char *group_id, const grp_config_t *cfg,
+                   grp_id_fn id_fn, void *arg, const grp_image_t *img,
+                   int64_t now_ms)
+{
+    grp_t *g;
+    int32_t n = img->n_members;
+    if (!image_consistent(img))
+        return NULL;
+    g = grp_new(group_id, cfg, id_fn, arg);
+    if (!g)
+        return NULL;
+    g->generation = img->generation;
+    /* Kafka: an empty protocol type is none. */
+    if (!str_is_null(img->protocol_type) && img->protocol_type.len > 0 &&
+        gstr_set(&g->protocol_type, img->protocol_type) < 0)
+        goto fail;
+    if (n > 0) {
+        int32_t cap = n > 4 ? n : 4;
+        kp_str_t pname = img->protocol;
+        g->members = mem_calloc((size_t)cap, sizeof(*g->members));
+        g->scratch = mem_calloc((size_t)cap, sizeof(*g->scratch));
+        g->pname = mem_alloc((size_t)pname.len + 1);
+        if (!g->members || !g->scratch || !g->pname)
+            goto fail;
+        g->cap_members = cap;
+        g->pname_cap = pname.len + 1;
+        memcpy(g->pname, pname.p, (size_t)pname.len);
+        g->pname[pname.len] = 0;
+        g->pname_len = pname.len;
+        g->has_pname = true;
+        for (int32_t i = 0; i < n; i++) {
+            grp_member_t *m = member_from_image(&img->members[i], pname);
+            if (!m)
+                goto fail;
+            g->members[g->n_members++] = m;
+            if (gstr_eq(&m->id, img->leader))
+                g->leader = m;
+        }
+        g->state = GRP_STABLE;
+    }
+    g->state_since = img->state_ts >= 0 ? img->state_ts : now_ms;
+    /* Kafka's onGroupLoaded: every member's session starts now, and a
+     * group over group.max.size (lowered since it was stored) rebalances
+     * so that the extra members are turned away when they rejoin. */
+    for (int32_t i = 0; i < g->n_members; i++)
+        hb_renew(g->members[i], now_ms);
+    if (g->n_members > g->cfg.max_size)
+        prepare_rebalance(g, now_ms);
+    return g;
+fail:
+    grp_free(g);
+    return NULL;
+}
+
 /* ---- accessors ---- */
 
 const char *grp_id(const grp_t *g)
@@ -1700,6 +1883,11 @@ int32_t grp_generation(const grp_t *g)
 bool grp_is_empty(const grp_t *g)
 {
     return g->state == GRP_EMPTY;
+}
+
+int64_t grp_state_since(const grp_t *g)
+{
+    return g->state_since;
 }
 
 int32_t grp_member_count(const grp_t *g)

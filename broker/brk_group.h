@@ -29,7 +29,9 @@
  * never answered would block its connection forever.
  *
  * Persistence of group metadata in __consumer_offsets is not done here
- * (Kafka's storeGroup); the places where Kafka writes it complete at once.
+ * (Kafka's storeGroup): the places where Kafka writes it complete at once
+ * and raise a flag (grp_take_store) that tells the coordinator to write
+ * grp_export's image; grp_restore brings a group back from one.
  * Committed offsets live elsewhere; grp_validate_commit gives the
  * generation/member checks OffsetCommit needs.
  *
@@ -39,10 +41,9 @@
  * during the callback, or until the next call that changes the group.
  * Callbacks must not call back into the same group.
  *
- * Errors are Kafka error codes (kp_err_t, KP_ERR_* from net/kp_msg.h plus
- * the GRP_ERR_* below for codes the codec does not name). Allocation failure
- * is answered as COORDINATOR_NOT_AVAILABLE, which clients treat as
- * retriable, and leaves the group unchanged.
+ * Errors are Kafka error codes (kp_err_t, KP_ERR_* from net/kp_msg.h).
+ * Allocation failure is answered as COORDINATOR_NOT_AVAILABLE, which clients
+ * treat as retriable, and leaves the group unchanged.
  *
  * Threads: a group belongs to the shard that coordinates it (hash of the
  * group id) and is used only from that shard's thread. */
@@ -55,10 +56,6 @@
 
 #include "alloc/mem.h"
 #include "net/kp_msg.h"
-
-/* Kafka error codes used here that net/kp_msg.h does not name yet. */
-#define GRP_ERR_GROUP_MAX_SIZE_REACHED ((kp_err_t)81)
-#define GRP_ERR_FENCED_INSTANCE_ID ((kp_err_t)82)
 
 typedef enum grp_state {
     GRP_EMPTY,
@@ -279,11 +276,82 @@ int grp_describe(const grp_t *g, mem_pool_t *pool, kp_DescribedGroup_t *out);
 /* ListGroups' entry: group id and protocol type ("" if none yet). */
 void grp_list_entry(const grp_t *g, kp_ListedGroup_t *out);
 
+/* ---- persistence (__consumer_offsets group metadata) ---- */
+
+/* What Kafka stores of a group (GroupMetadataValue): enough to bring the
+ * group back after a restart with its generation, protocol, leader and
+ * members, each with the metadata of the chosen protocol and its
+ * assignment. Strings and bytes are views. */
+typedef struct grp_image_member {
+    kp_str_t member_id;
+    kp_str_t instance_id; /* null for dynamic members */
+    kp_str_t client_id;
+    kp_str_t client_host;
+    int32_t rebalance_timeout_ms;
+    int32_t session_timeout_ms;
+    kp_bytes_t subscription; /* metadata for the chosen protocol */
+    kp_bytes_t assignment;
+} grp_image_member_t;
+
+typedef struct grp_image {
+    kp_str_t protocol_type; /* "" when none yet */
+    int32_t generation;
+    kp_str_t protocol; /* null when none selected */
+    kp_str_t leader;   /* null when no members */
+    int64_t state_ts;  /* when the group entered its state (ms), -1 unknown */
+    int32_t n_members;
+    grp_image_member_t *members;
+} grp_image_t;
+
+/* Whether the group passed a point where Kafka stores it (storeGroup)
+ * since the last call; clears the flag. Those points, and no others: the
+ * leader's SyncGroup completed a rebalance (the group became Stable with
+ * the assignments), a rebalance ended with no members left (the group
+ * became Empty, generation bumped), a static member's restart replaced its
+ * member id in a Stable group without a rebalance. The coordinator then
+ * writes grp_export()'s image; call it after every call that may change
+ * the group (grp_join, grp_sync, grp_leave, grp_tick). */
+bool grp_take_store(grp_t *g);
+
+/* The group as it is now, as Kafka's GroupMetadataValue has it: protocol
+ * type ("" if none), generation, chosen protocol (null if none), leader
+ * (null if no members), state_ts = grp_state_since, and every member with
+ * its metadata for the chosen protocol (empty if it has none) and its
+ * assignment. Meant for the points grp_take_store reports: an image taken
+ * during a group's first rebalance has members but no protocol, which
+ * grp_restore refuses. The members array comes from pool; strings are views
+ * into the group, valid until it next changes. Returns 0 or -ENOMEM. */
+int grp_export(const grp_t *g, mem_pool_t *pool, grp_image_t *out);
+
+/* A group brought back from its image at start (Kafka's loadGroup and
+ * onGroupLoaded): Empty when the image has no members (keeping its
+ * generation and protocol type), else Stable with those members, leader,
+ * protocol and generation. Each member supports only the chosen protocol,
+ * with its stored metadata; static members are bound to their instance
+ * ids; every session starts at now_ms, so a member that does not come
+ * back expires after its session timeout and the group rebalances (or
+ * empties). A group larger than cfg->max_size starts a rebalance at once,
+ * as Kafka does. grp_take_store is false afterwards. Everything is copied.
+ * NULL when out of memory or when the image is inconsistent: members but no
+ * protocol, a leader that is not a member, a member without an id, a
+ * member id or group.instance.id given twice. */
+grp_t *grp_restore(const char *group_id, const grp_config_t *cfg,
+                   grp_id_fn new_member_id, void *arg, const grp_image_t *img,
+                   int64_t now_ms);
+
 /* ---- accessors (borrowed strings, valid until the group changes) ---- */
 const char *grp_id(const grp_t *g);
 grp_state_t grp_state(const grp_t *g);
 int32_t grp_generation(const grp_t *g);
 bool grp_is_empty(const grp_t *g); /* state Empty: offsets may expire */
+/* When the group entered its current state (the now_ms of that call; for a
+ * restored group the image's state_ts, or now_ms if unknown). Offsets of
+ * an Empty group expire offsets.retention.minutes after this. -1 for a
+ * group from grp_new that has not changed state yet (grp_new takes no
+ * clock; such a group has no protocol type, and Kafka then goes by each
+ * offset's commit timestamp). Dead keeps the time of the state before it
+ * (grp_delete and grp_cancel_pending take no clock either). */
+int64_t grp_state_since(const grp_t *g);
 int32_t grp_member_count(const grp_t *g);
 const char *grp_protocol_type(const grp_t *g); /* NULL if none yet */
 const char *grp_protocol_name(const grp_t *g); /* NULL if none selected */

@@ -1018,15 +1018,15 @@ static void test_static_rejoin_without_rebalance(void **state)
     assert_int_equal(sb.calls, 1);
     assert_string_equal(sb.assign, "Pb");
     assert_int_equal(hb(&e, "ib-u3", 1, "ib"), KP_ERR_NONE);
-    assert_int_equal(hb(&e, "ib-u2", 1, "ib"), GRP_ERR_FENCED_INSTANCE_ID);
+    assert_int_equal(hb(&e, "ib-u2", 1, "ib"), KP_ERR_FENCED_INSTANCE_ID);
     assert_int_equal(hb(&e, "ib-u2", 1, NULL), KP_ERR_UNKNOWN_MEMBER_ID);
     SYNC(&e, &sb, .member = "ib-u2", .instance = "ib", .gen = 1);
-    assert_int_equal(sb.error, GRP_ERR_FENCED_INSTANCE_ID);
+    assert_int_equal(sb.error, KP_ERR_FENCED_INSTANCE_ID);
     kp_LeaveGroupMember_t old = {S("ib-u2"), S("ib")};
     assert_int_equal(grp_leave(e.g, 1, &old, &err, e.now), KP_ERR_NONE);
-    assert_int_equal(err, GRP_ERR_FENCED_INSTANCE_ID);
+    assert_int_equal(err, KP_ERR_FENCED_INSTANCE_ID);
     assert_int_equal(grp_validate_commit(e.g, S("ib-u2"), 1, S("ib"), e.now),
-                     GRP_ERR_FENCED_INSTANCE_ID);
+                     KP_ERR_FENCED_INSTANCE_ID);
 
     /* The leader restarting: still no rebalance, and it is told the old
      * leader id, so it does not run an assignment. */
@@ -1056,8 +1056,12 @@ static void test_static_rejoin_protocol_change(void **state)
     assert_string_equal(j.member_id, "ia-u1");
     SYNC(&e, &s, .member = "ia-u1", .gen = 1, .assign = {{"ia-u1", "A"}});
     assert_int_equal(grp_state(e.g), GRP_STABLE);
+    assert_true(grp_take_store(e.g));
     JOIN(&e, &j, .client = "a", .instance = "ia",
          .protos = {"roundrobin", "range"});
+    /* A rebalance, not a store point (the new generation is stored once
+     * its leader's SyncGroup comes). */
+    assert_false(grp_take_store(e.g));
     /* Alone, it has rejoined at once: the new generation is immediate. */
     assert_int_equal(j.calls, 1);
     assert_int_equal(j.gen, 2);
@@ -1085,7 +1089,7 @@ static void test_static_fences_parked_join(void **state)
     assert_int_equal(js1.calls, 0);
     JOIN(&e, &js2, .client = "c", .instance = "is");
     assert_int_equal(js1.calls, 1);
-    assert_int_equal(js1.error, GRP_ERR_FENCED_INSTANCE_ID);
+    assert_int_equal(js1.error, KP_ERR_FENCED_INSTANCE_ID);
     assert_string_equal(js1.member_id, "is-u3");
     assert_int_equal(js2.calls, 0);
     JOIN(&e, &jb, .client = "b", .member = "b-u2");
@@ -1319,7 +1323,7 @@ static void test_max_size(void **state)
     JOIN(&e, &jb, .client = "b");
     JOIN(&e, &jc, .client = "c");
     assert_int_equal(jc.calls, 1);
-    assert_int_equal(jc.error, GRP_ERR_GROUP_MAX_SIZE_REACHED);
+    assert_int_equal(jc.error, KP_ERR_GROUP_MAX_SIZE_REACHED);
     assert_int_equal(grp_member_count(e.g), 2);
     env_close(&e);
 }
@@ -1460,6 +1464,669 @@ static void test_many_members(void **state)
     free(j);
 }
 
+/* ---- persistence: storeGroup points, export, restore ---- */
+
+/* grp_take_store is raised exactly where Kafka's GroupCoordinator calls
+ * storeGroup: the leader's SyncGroup completing a rebalance, a rebalance
+ * ending with no members (Empty, generation bumped), and a static member
+ * replaced in a Stable group. Nothing else raises it: joins, the join
+ * phase completing, followers' SyncGroups, heartbeats, commits, rejoins
+ * answered from a Stable group, leaves that only start a rebalance. */
+static void test_take_store_points(void **state)
+{
+    env_t e;
+    jr_t ja, jb, js;
+    sr_t sa, sb;
+    kp_err_t err;
+    (void)state;
+    env_open(&e, NULL);
+    assert_false(grp_take_store(e.g));
+
+    JOIN(&e, &ja, .client = "a");
+    JOIN(&e, &jb, .client = "b", .instance = "ib");
+    assert_false(grp_take_store(e.g));
+    at(&e, 3000); /* initial delay extended: b joined during it */
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_false(grp_take_store(e.g));
+    at(&e, 6000); /* join phase ends: CompletingRebalance */
+    assert_int_equal(grp_state(e.g), GRP_COMPLETING_REBALANCE);
+    assert_false(grp_take_store(e.g));
+    SYNC(&e, &sb, .member = "ib-u2", .instance = "ib", .gen = 1);
+    assert_int_equal(sb.calls, 0);
+    assert_false(grp_take_store(e.g));
+    SYNC(&e, &sa, .member = "a-u1", .gen = 1,
+         .assign = {{"a-u1", "Pa"}, {"ib-u2", "Pb"}});
+    assert_int_equal(grp_state(e.g), GRP_STABLE);
+    assert_true(grp_take_store(e.g));
+    assert_false(grp_take_store(e.g)); /* cleared by the first call */
+
+    /* Ordinary traffic of a Stable group. */
+    at(&e, 7000);
+    assert_int_equal(hb(&e, "a-u1", 1, NULL), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "ib-u2", 1, "ib"), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "zz", 1, NULL), KP_ERR_UNKNOWN_MEMBER_ID);
+    SYNC(&e, &sb, .member = "ib-u2", .instance = "ib", .gen = 1);
+    assert_int_equal(sb.error, KP_ERR_NONE);
+    assert_int_equal(grp_validate_commit(e.g, S("a-u1"), 1, S(NULL), e.now),
+                     KP_ERR_NONE);
+    JOIN(&e, &jb, .client = "b", .instance = "ib", .member = "ib-u2");
+    assert_int_equal(jb.calls, 1); /* follower, same metadata: no change */
+    assert_int_equal(jb.gen, 1);
+    at(&e, 8000);
+    assert_false(grp_take_store(e.g));
+
+    /* Static member restarted (empty member id), same protocols: replaced
+     * without a rebalance, and stored. */
+    JOIN(&e, &js, .client = "b", .instance = "ib");
+    assert_int_equal(js.calls, 1);
+    assert_string_equal(js.member_id, "ib-u3");
+    assert_int_equal(grp_state(e.g), GRP_STABLE);
+    assert_true(grp_take_store(e.g));
+
+    /* The leader's rejoin rebalances: nothing stored until its SyncGroup. */
+    JOIN(&e, &ja, .client = "a", .member = "a-u1");
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    JOIN(&e, &jb, .client = "b", .instance = "ib", .member = "ib-u3");
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(ja.gen, 2);
+    assert_int_equal(grp_state(e.g), GRP_COMPLETING_REBALANCE);
+    assert_false(grp_take_store(e.g));
+    /* A static replacement during CompletingRebalance rebalances again:
+     * not a store point either. */
+    JOIN(&e, &js, .client = "b", .instance = "ib");
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_false(grp_take_store(e.g));
+    JOIN(&e, &ja, .client = "a", .member = "a-u1");
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(ja.gen, 3);
+    assert_false(grp_take_store(e.g));
+    SYNC(&e, &sa, .member = "a-u1", .gen = 3,
+         .assign = {{"a-u1", "Qa"}, {"ib-u4", "Qb"}});
+    assert_int_equal(sa.error, KP_ERR_NONE);
+    assert_true(grp_take_store(e.g));
+
+    /* A static member whose protocols the group does not support is
+     * refused, and nothing is stored (a replacement that changes the
+     * group's protocol: test_static_rejoin_protocol_change). */
+    JOIN(&e, &js, .client = "b", .instance = "ib", .protos = {"roundrobin"});
+    assert_int_equal(js.calls, 1);
+    assert_int_equal(js.error, KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    assert_false(grp_take_store(e.g));
+
+    /* One member leaving starts a rebalance (no store); the last one
+     * leaving ends it with no members: Empty, generation 4, stored. */
+    kp_LeaveGroupMember_t la = {S("a-u1"), S(NULL)};
+    assert_int_equal(grp_leave(e.g, 1, &la, &err, e.now), KP_ERR_NONE);
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_false(grp_take_store(e.g));
+    kp_LeaveGroupMember_t lb = {S("ib-u4"), S("ib")};
+    assert_int_equal(grp_leave(e.g, 1, &lb, &err, e.now), KP_ERR_NONE);
+    assert_int_equal(err, KP_ERR_NONE);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    assert_int_equal(grp_generation(e.g), 4);
+    assert_true(grp_take_store(e.g));
+    assert_false(grp_take_store(e.g));
+
+    /* An Empty group's commits, and deleting it, store nothing here (the
+     * coordinator writes offsets and tombstones itself). */
+    assert_int_equal(grp_validate_commit(e.g, S(""), -1, S(NULL), e.now),
+                     KP_ERR_NONE);
+    assert_int_equal(grp_delete(e.g), KP_ERR_NONE);
+    assert_false(grp_take_store(e.g));
+    env_close(&e);
+}
+
+/* Session expiry emptying a group is a store point too. */
+static void test_take_store_on_expiry(void **state)
+{
+    env_t e;
+    char ids[1][96];
+    (void)state;
+    env_open(&e, NULL);
+    form(&e, 1, NULL, ids);
+    assert_true(grp_take_store(e.g));
+    at(&e, 12999);
+    assert_false(grp_take_store(e.g));
+    at(&e, 13000);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    assert_int_equal(grp_generation(e.g), 2);
+    assert_true(grp_take_store(e.g));
+    env_close(&e);
+}
+
+/* grp_state_since follows every transition with the now_ms of the call
+ * that made it, and nothing else moves it. */
+static void test_state_since(void **state)
+{
+    env_t e;
+    jr_t ja, jb;
+    sr_t sa;
+    kp_err_t err;
+    (void)state;
+    env_open(&e, NULL);
+    assert_int_equal(grp_state_since(e.g), -1); /* grp_new has no clock */
+    e.now = 100;
+    JOIN(&e, &ja, .client = "a");
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_int_equal(grp_state_since(e.g), 100);
+    e.now = 200;
+    JOIN(&e, &jb, .client = "b");
+    assert_int_equal(grp_state_since(e.g), 100); /* still preparing */
+    at(&e, 3100); /* the initial delay is extended: still preparing */
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_int_equal(grp_state_since(e.g), 100);
+    at(&e, 6100);
+    assert_int_equal(grp_state(e.g), GRP_COMPLETING_REBALANCE);
+    assert_int_equal(grp_state_since(e.g), 6100);
+    e.now = 6150;
+    SYNC(&e, &sa, .member = "a-u1", .gen = 1, .assign = {{"a-u1", "A"}});
+    assert_int_equal(grp_state(e.g), GRP_STABLE);
+    assert_int_equal(grp_state_since(e.g), 6150);
+    at(&e, 8000);
+    assert_int_equal(hb(&e, "a-u1", 1, NULL), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "b-u2", 1, NULL), KP_ERR_NONE);
+    JOIN(&e, &jb, .client = "b", .member = "b-u2");
+    assert_int_equal(jb.gen, 1);
+    assert_int_equal(grp_state_since(e.g), 6150);
+
+    /* Leaving in one call: PreparingRebalance, then Empty at once. */
+    at(&e, 9000);
+    kp_LeaveGroupMember_t both[2] = {{S("a-u1"), S(NULL)},
+                                     {S("b-u2"), S(NULL)}};
+    kp_err_t errs[2];
+    assert_int_equal(grp_leave(e.g, 2, both, errs, e.now), KP_ERR_NONE);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    assert_int_equal(grp_state_since(e.g), 9000);
+    at(&e, 10000);
+    assert_int_equal(grp_validate_commit(e.g, S(""), -1, S(NULL), e.now),
+                     KP_ERR_NONE);
+    assert_int_equal(grp_state_since(e.g), 9000);
+
+    /* Empty → PreparingRebalance on a new join, → CompletingRebalance. */
+    JOIN(&e, &ja, .client = "a");
+    assert_int_equal(grp_state_since(e.g), 10000);
+    at(&e, 13000);
+    assert_int_equal(grp_state(e.g), GRP_COMPLETING_REBALANCE);
+    assert_int_equal(grp_state_since(e.g), 13000);
+    /* The only member leaving before its SyncGroup empties the group. */
+    at(&e, 13500);
+    kp_LeaveGroupMember_t la = {S("a-u3"), S(NULL)};
+    assert_int_equal(grp_leave(e.g, 1, &la, &err, e.now), KP_ERR_NONE);
+    assert_int_equal(err, KP_ERR_NONE);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    assert_int_equal(grp_state_since(e.g), 13500);
+    /* Dead keeps the time it had (no clock in grp_delete). */
+    assert_int_equal(grp_delete(e.g), KP_ERR_NONE);
+    assert_int_equal(grp_state_since(e.g), 13500);
+    env_close(&e);
+}
+
+/* ---- images ---- */
+
+/* A deep copy of an image into pool, as it would come back from disk. */
+static kp_str_t pool_str(mem_pool_t *pool, kp_str_t s)
+{
+    kp_str_t c = {NULL, -1};
+    if (!s.p || s.len < 0)
+        return c;
+    c.p = mem_pool_strndup(pool, s.p, (size_t)s.len);
+    assert_non_null(c.p);
+    c.len = s.len;
+    return c;
+}
+
+static kp_bytes_t pool_bytes(mem_pool_t *pool, kp_bytes_t b)
+{
+    kp_bytes_t c = {(const uint8_t *)"", 0};
+    if (!b.p || b.len <= 0)
+        return c;
+    c.p = (const uint8_t *)mem_pool_strndup(pool, (const char *)b.p,
+                                            (size_t)b.len);
+    assert_non_null(c.p);
+    c.len = b.len;
+    return c;
+}
+
+static void image_copy(mem_pool_t *pool, const grp_image_t *in,
+                       grp_image_t *out)
+{
+    *out = *in;
+    out->protocol_type = pool_str(pool, in->protocol_type);
+    out->protocol = pool_str(pool, in->protocol);
+    out->leader = pool_str(pool, in->leader);
+    out->members = NULL;
+    if (in->n_members == 0)
+        return;
+    out->members =
+        mem_pool_calloc(pool, (size_t)in->n_members, sizeof(*out->members));
+    assert_non_null(out->members);
+    for (int32_t i = 0; i < in->n_members; i++) {
+        const grp_image_member_t *m = &in->members[i];
+        grp_image_member_t *d = &out->members[i];
+        *d = *m;
+        d->member_id = pool_str(pool, m->member_id);
+        d->instance_id = pool_str(pool, m->instance_id);
+        d->client_id = pool_str(pool, m->client_id);
+        d->client_host = pool_str(pool, m->client_host);
+        d->subscription = pool_bytes(pool, m->subscription);
+        d->assignment = pool_bytes(pool, m->assignment);
+    }
+}
+
+/* assert_kstr, where want NULL means a null string. */
+static void assert_nkstr(kp_str_t got, const char *want)
+{
+    if (!want) {
+        assert_true(got.p == NULL || got.len < 0);
+        return;
+    }
+    assert_non_null(got.p);
+    assert_int_equal(got.len, (int32_t)strlen(want));
+    if (got.len > 0)
+        assert_memory_equal(got.p, want, strlen(want));
+}
+
+/* Forms a Stable group of a (leader), b and static c ("ic"), exports it,
+ * copies the image away, frees the group: the broker "restarts". */
+static void stored_group(env_t *e, mem_pool_t *pool, grp_image_t *img)
+{
+    char ids[3][96];
+    const char *inst[3] = {NULL, NULL, "ic"};
+    mem_pool_t *tmp = mem_pool_new(0, 0);
+    grp_image_t live;
+    assert_non_null(tmp);
+    form(e, 3, inst, ids);
+    assert_string_equal(ids[2], "ic-u3");
+    assert_true(grp_take_store(e->g));
+    assert_int_equal(grp_export(e->g, tmp, &live), 0);
+    image_copy(pool, &live, img);
+    mem_pool_free(tmp);
+    grp_free(e->g);
+    e->g = NULL;
+}
+
+static void test_export_image(void **state)
+{
+    env_t e;
+    mem_pool_t *pool = mem_pool_new(0, 0);
+    grp_image_t img;
+    (void)state;
+    env_open(&e, NULL);
+    stored_group(&e, pool, &img);
+    assert_nkstr(img.protocol_type, "consumer");
+    assert_int_equal(img.generation, 1);
+    assert_nkstr(img.protocol, "range");
+    assert_nkstr(img.leader, "a-u1");
+    assert_int_equal(img.state_ts, 6000);
+    assert_int_equal(img.n_members, 3);
+    static const char *mids[3] = {"a-u1", "b-u2", "ic-u3"};
+    static const char *clients[3] = {"a", "b", "c"};
+    static const char *subs[3] = {"a/range", "b/range", "c/range"};
+    static const char *assigns[3] = {"Pa", "Pb", "Pc"};
+    for (int i = 0; i < 3; i++) {
+        const grp_image_member_t *m = &img.members[i];
+        assert_nkstr(m->member_id, mids[i]);
+        assert_nkstr(m->instance_id, i == 2 ? "ic" : NULL);
+        assert_nkstr(m->client_id, clients[i]);
+        assert_nkstr(m->client_host, "/127.0.0.1");
+        assert_int_equal(m->session_timeout_ms, 10000);
+        assert_int_equal(m->rebalance_timeout_ms, 30000);
+        assert_kbytes(m->subscription, subs[i]);
+        assert_kbytes(m->assignment, assigns[i]);
+    }
+    mem_pool_free(pool);
+
+    /* An Empty group: no members, no protocol, no leader. */
+    env_open(&e, NULL);
+    char ids[1][96];
+    form(&e, 1, NULL, ids);
+    at(&e, 13000);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    pool = mem_pool_new(0, 0);
+    assert_int_equal(grp_export(e.g, pool, &img), 0);
+    assert_nkstr(img.protocol_type, "consumer");
+    assert_int_equal(img.generation, 2);
+    assert_nkstr(img.protocol, NULL);
+    assert_nkstr(img.leader, NULL);
+    assert_int_equal(img.state_ts, 13000);
+    assert_int_equal(img.n_members, 0);
+    mem_pool_free(pool);
+    env_close(&e);
+}
+
+/* Export → restore: the restored group is Stable at the same generation
+ * with the same leader, protocol and members; members carry on as if
+ * nothing happened (heartbeats NONE, a follower's SyncGroup gets its
+ * assignment), unknown ids are refused, and the sessions start at the
+ * restore time. */
+static void test_restore_round_trip(void **state)
+{
+    env_t e;
+    mem_pool_t *pool = mem_pool_new(0, 0), *dp;
+    grp_image_t img, again;
+    kp_DescribedGroup_t d;
+    sr_t sb;
+    (void)state;
+    env_open(&e, NULL);
+    stored_group(&e, pool, &img);
+    e.now = 50000;
+    e.g = grp_restore("grp", &e.cfg, next_id, &e.ids, &img, e.now);
+    assert_non_null(e.g);
+    mem_pool_free(pool); /* everything was copied */
+
+    assert_string_equal(grp_id(e.g), "grp");
+    assert_int_equal(grp_state(e.g), GRP_STABLE);
+    assert_int_equal(grp_generation(e.g), 1);
+    assert_int_equal(grp_state_since(e.g), 6000); /* the image's */
+    assert_string_equal(grp_protocol_type(e.g), "consumer");
+    assert_string_equal(grp_protocol_name(e.g), "range");
+    assert_string_equal(grp_leader(e.g), "a-u1");
+    assert_int_equal(grp_member_count(e.g), 3);
+    assert_true(grp_has_member(e.g, "b-u2"));
+    assert_string_equal(grp_static_member(e.g, "ic"), "ic-u3");
+    assert_false(grp_take_store(e.g));
+    assert_int_equal(grp_next_deadline(e.g), 60000);
+
+    assert_int_equal(hb(&e, "b-u2", 1, NULL), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "ic-u3", 1, "ic"), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "b-u2", 2, NULL), KP_ERR_ILLEGAL_GENERATION);
+    assert_int_equal(hb(&e, "x-u9", 1, NULL), KP_ERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(hb(&e, "b-u2", 1, "ic"), KP_ERR_FENCED_INSTANCE_ID);
+    SYNC(&e, &sb, .member = "b-u2", .gen = 1);
+    assert_int_equal(sb.calls, 1);
+    assert_int_equal(sb.error, KP_ERR_NONE);
+    assert_string_equal(sb.assign, "Pb");
+    assert_string_equal(sb.pname, "range");
+    SYNC(&e, &sb, .member = "ic-u3", .instance = "ic", .gen = 1,
+         .ptype = "consumer", .pname = "range");
+    assert_int_equal(sb.error, KP_ERR_NONE);
+    assert_string_equal(sb.assign, "Pc");
+    SYNC(&e, &sb, .member = "x-u9", .gen = 1);
+    assert_int_equal(sb.error, KP_ERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(grp_validate_commit(e.g, S("a-u1"), 1, S(NULL), e.now),
+                     KP_ERR_NONE);
+    assert_int_equal(grp_validate_commit(e.g, S("x-u9"), 1, S(NULL), e.now),
+                     KP_ERR_UNKNOWN_MEMBER_ID);
+    assert_false(grp_take_store(e.g));
+
+    /* DescribeGroups shows what was stored. */
+    dp = mem_pool_new(0, 0);
+    assert_int_equal(grp_describe(e.g, dp, &d), 0);
+    assert_int_equal(d.n_Members, 3);
+    assert_nkstr(d.ProtocolData, "range");
+    assert_nkstr(d.Members[0].ClientId, "a");
+    assert_nkstr(d.Members[2].GroupInstanceId, "ic");
+    assert_kbytes(d.Members[1].MemberMetadata, "b/range");
+    assert_kbytes(d.Members[1].MemberAssignment, "Pb");
+
+    /* And its export is the image it came from. */
+    assert_int_equal(grp_export(e.g, dp, &again), 0);
+    assert_int_equal(again.generation, 1);
+    assert_nkstr(again.leader, "a-u1");
+    assert_int_equal(again.state_ts, 6000);
+    assert_int_equal(again.n_members, 3);
+    assert_nkstr(again.members[2].instance_id, "ic");
+    assert_kbytes(again.members[0].subscription, "a/range");
+    assert_kbytes(again.members[0].assignment, "Pa");
+    mem_pool_free(dp);
+    env_close(&e);
+}
+
+/* A restored member that never comes back expires a session timeout after
+ * the restore; the others rebalance without it; when they go silent too,
+ * the group empties (and is stored). */
+static void test_restore_expiry(void **state)
+{
+    env_t e;
+    mem_pool_t *pool = mem_pool_new(0, 0);
+    grp_image_t img;
+    jr_t ja, jc;
+    sr_t sa;
+    (void)state;
+    env_open(&e, NULL);
+    stored_group(&e, pool, &img);
+    e.now = 50000;
+    e.g = grp_restore("grp", &e.cfg, next_id, &e.ids, &img, e.now);
+    assert_non_null(e.g);
+    mem_pool_free(pool);
+
+    at(&e, 55000);
+    assert_int_equal(hb(&e, "a-u1", 1, NULL), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "ic-u3", 1, "ic"), KP_ERR_NONE);
+    at(&e, 59999);
+    assert_true(grp_has_member(e.g, "b-u2"));
+    at(&e, 60000);
+    assert_false(grp_has_member(e.g, "b-u2"));
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_int_equal(grp_state_since(e.g), 60000);
+    assert_false(grp_take_store(e.g));
+    assert_int_equal(hb(&e, "a-u1", 1, NULL), KP_ERR_REBALANCE_IN_PROGRESS);
+
+    /* The survivors rejoin (with their full protocol lists) and carry on
+     * in generation 2. */
+    JOIN(&e, &ja, .client = "a", .member = "a-u1",
+         .protos = {"range", "roundrobin"});
+    assert_int_equal(ja.calls, 0);
+    JOIN(&e, &jc, .client = "c", .instance = "ic", .member = "ic-u3",
+         .protos = {"range", "roundrobin"});
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(jc.calls, 1);
+    assert_int_equal(ja.gen, 2);
+    assert_string_equal(ja.leader, "a-u1");
+    assert_string_equal(ja.pname, "range");
+    assert_int_equal(ja.n, 2);
+    SYNC(&e, &sa, .member = "a-u1", .gen = 2,
+         .assign = {{"a-u1", "Xa"}, {"ic-u3", "Xc"}});
+    assert_int_equal(sa.error, KP_ERR_NONE);
+    assert_true(grp_take_store(e.g));
+
+    /* Everyone silent: Empty at the last expiry, stored. */
+    at(&e, 70000);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    assert_int_equal(grp_generation(e.g), 3);
+    assert_int_equal(grp_member_count(e.g), 0);
+    assert_int_equal(grp_state_since(e.g), 70000);
+    assert_true(grp_take_store(e.g));
+    assert_int_equal(grp_next_deadline(e.g), -1);
+    env_close(&e);
+}
+
+/* A static member restarting after the broker did: it rejoins with an
+ * empty member id and gets the same generation without a rebalance, under
+ * a new member id; the old id is fenced; the replacement is stored. */
+static void test_restore_static_rejoin(void **state)
+{
+    env_t e;
+    mem_pool_t *pool = mem_pool_new(0, 0);
+    grp_image_t img;
+    jr_t jc;
+    sr_t sc;
+    (void)state;
+    env_open(&e, NULL);
+    stored_group(&e, pool, &img);
+    e.now = 50000;
+    e.g = grp_restore("grp", &e.cfg, next_id, &e.ids, &img, e.now);
+    assert_non_null(e.g);
+    mem_pool_free(pool);
+
+    e.now = 51000;
+    JOIN(&e, &jc, .client = "c", .instance = "ic");
+    assert_int_equal(jc.calls, 1);
+    assert_int_equal(jc.error, KP_ERR_NONE);
+    assert_int_equal(jc.gen, 1);
+    assert_string_equal(jc.member_id, "ic-u4");
+    assert_string_equal(jc.leader, "a-u1");
+    assert_string_equal(jc.pname, "range");
+    assert_int_equal(jc.n, 0);
+    assert_int_equal(grp_state(e.g), GRP_STABLE);
+    assert_int_equal(grp_generation(e.g), 1);
+    assert_int_equal(grp_state_since(e.g), 6000);
+    assert_string_equal(grp_static_member(e.g, "ic"), "ic-u4");
+    assert_true(grp_take_store(e.g));
+
+    SYNC(&e, &sc, .member = "ic-u4", .instance = "ic", .gen = 1);
+    assert_int_equal(sc.error, KP_ERR_NONE);
+    assert_string_equal(sc.assign, "Pc");
+    assert_int_equal(hb(&e, "ic-u4", 1, "ic"), KP_ERR_NONE);
+    assert_int_equal(hb(&e, "ic-u3", 1, "ic"), KP_ERR_FENCED_INSTANCE_ID);
+    assert_int_equal(hb(&e, "ic-u3", 1, NULL), KP_ERR_UNKNOWN_MEMBER_ID);
+    SYNC(&e, &sc, .member = "ic-u3", .instance = "ic", .gen = 1);
+    assert_int_equal(sc.error, KP_ERR_FENCED_INSTANCE_ID);
+    assert_false(grp_take_store(e.g));
+    env_close(&e);
+}
+
+/* An image without members restores an Empty group that keeps its
+ * generation and protocol type; the next rebalance follows on from it. */
+static void test_restore_empty(void **state)
+{
+    env_t e;
+    grp_image_t img = {
+        .protocol_type = S("consumer"),
+        .generation = 7,
+        .protocol = S(NULL),
+        .leader = S(NULL),
+        .state_ts = 1234,
+    };
+    jr_t ja;
+    sr_t sa;
+    kp_ListedGroup_t lg;
+    (void)state;
+    env_open(&e, NULL);
+    grp_free(e.g);
+    e.now = 9000;
+    e.g = grp_restore("grp", &e.cfg, next_id, &e.ids, &img, e.now);
+    assert_non_null(e.g);
+    assert_int_equal(grp_state(e.g), GRP_EMPTY);
+    assert_true(grp_is_empty(e.g));
+    assert_int_equal(grp_generation(e.g), 7);
+    assert_int_equal(grp_state_since(e.g), 1234);
+    assert_null(grp_protocol_name(e.g));
+    assert_null(grp_leader(e.g));
+    assert_int_equal(grp_member_count(e.g), 0);
+    assert_int_equal(grp_next_deadline(e.g), -1);
+    grp_list_entry(e.g, &lg);
+    assert_nkstr(lg.ProtocolType, "consumer");
+    assert_int_equal(grp_validate_commit(e.g, S(""), -1, S(NULL), e.now),
+                     KP_ERR_NONE);
+    assert_int_equal(hb(&e, "a-u1", 7, NULL), KP_ERR_UNKNOWN_MEMBER_ID);
+
+    JOIN(&e, &ja, .client = "a");
+    at(&e, 12000);
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(ja.gen, 8);
+    SYNC(&e, &sa, .member = ja.member_id, .gen = 8, .assign = {{"a-u1", "A"}});
+    assert_int_equal(sa.error, KP_ERR_NONE);
+    assert_int_equal(grp_state(e.g), GRP_STABLE);
+    env_close(&e);
+
+    /* Unknown state time: the restore time; a leftover protocol and leader
+     * in a memberless image are ignored. */
+    env_open(&e, NULL);
+    grp_free(e.g);
+    img.state_ts = -1;
+    img.protocol = S("range");
+    img.leader = S("gone");
+    img.protocol_type = S("");
+    e.g = grp_restore("grp", &e.cfg, next_id, &e.ids, &img, 4242);
+    assert_non_null(e.g);
+    assert_int_equal(grp_state_since(e.g), 4242);
+    assert_null(grp_protocol_name(e.g));
+    assert_null(grp_leader(e.g));
+    assert_null(grp_protocol_type(e.g)); /* "" is none, as in Kafka */
+    env_close(&e);
+}
+
+/* Images that cannot be a group are refused. */
+static void test_restore_inconsistent(void **state)
+{
+    grp_config_t cfg;
+    int ids = 0;
+    grp_image_member_t m[2] = {
+        {.member_id = S("m1"),
+         .instance_id = S("i1"),
+         .client_id = S("c"),
+         .client_host = S("h"),
+         .rebalance_timeout_ms = 1000,
+         .session_timeout_ms = 6000},
+        {.member_id = S("m2"),
+         .instance_id = S(NULL),
+         .client_id = S("c"),
+         .client_host = S("h"),
+         .rebalance_timeout_ms = 1000,
+         .session_timeout_ms = 6000},
+    };
+    grp_image_t img = {
+        .protocol_type = S("consumer"),
+        .generation = 3,
+        .protocol = S("range"),
+        .leader = S("m2"),
+        .state_ts = -1,
+        .n_members = 2,
+        .members = m,
+    };
+    grp_t *g;
+    (void)state;
+    grp_config_default(&cfg);
+    g = grp_restore("grp", &cfg, next_id, &ids, &img, 0);
+    assert_non_null(g); /* the consistent baseline */
+    assert_string_equal(grp_leader(g), "m2");
+    grp_free(g);
+
+    img.protocol = S(NULL);
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    img.protocol = S("range");
+    img.leader = S("m3");
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    img.leader = S(NULL);
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    img.leader = S("m1");
+    m[1].member_id = S("m1");
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    m[1].member_id = S("");
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    m[1].member_id = S("m2");
+    m[1].instance_id = S("i1");
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    m[1].instance_id = S(NULL);
+    img.n_members = -1;
+    assert_null(grp_restore("grp", &cfg, next_id, &ids, &img, 0));
+    img.n_members = 2;
+    g = grp_restore("grp", &cfg, next_id, &ids, &img, 0);
+    assert_non_null(g);
+    grp_free(g);
+}
+
+/* A stored group larger than group.max.size (lowered since) starts a
+ * rebalance at once; only max.size members get back in. */
+static void test_restore_over_capacity(void **state)
+{
+    env_t e;
+    mem_pool_t *pool = mem_pool_new(0, 0);
+    grp_image_t img;
+    jr_t ja, jb, jc;
+    (void)state;
+    env_open(&e, NULL);
+    stored_group(&e, pool, &img);
+    e.cfg.max_size = 2;
+    e.now = 50000;
+    e.g = grp_restore("grp", &e.cfg, next_id, &e.ids, &img, e.now);
+    assert_non_null(e.g);
+    mem_pool_free(pool);
+    assert_int_equal(grp_state(e.g), GRP_PREPARING_REBALANCE);
+    assert_int_equal(grp_generation(e.g), 1);
+    JOIN(&e, &ja, .client = "a", .member = "a-u1");
+    JOIN(&e, &jb, .client = "b", .member = "b-u2");
+    JOIN(&e, &jc, .client = "c", .instance = "ic", .member = "ic-u3");
+    assert_int_equal(jc.calls, 1);
+    assert_int_equal(jc.error, KP_ERR_GROUP_MAX_SIZE_REACHED);
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(ja.gen, 2);
+    assert_int_equal(ja.n, 2);
+    assert_int_equal(grp_member_count(e.g), 2);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1496,6 +2163,16 @@ int main(void)
         cmocka_unit_test(test_uuid_format),
         cmocka_unit_test(test_ids_compared_by_length),
         cmocka_unit_test(test_many_members),
+        cmocka_unit_test(test_take_store_points),
+        cmocka_unit_test(test_take_store_on_expiry),
+        cmocka_unit_test(test_state_since),
+        cmocka_unit_test(test_export_image),
+        cmocka_unit_test(test_restore_round_trip),
+        cmocka_unit_test(test_restore_expiry),
+        cmocka_unit_test(test_restore_static_rejoin),
+        cmocka_unit_test(test_restore_empty),
+        cmocka_unit_test(test_restore_inconsistent),
+        cmocka_unit_test(test_restore_over_capacity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
