@@ -31,6 +31,11 @@ typedef struct brk_part brk_part_t;
 
 /* ---- topics ---- */
 
+/* The group coordinator's internal topic (committed offsets and group
+ * metadata). Clients may read it but not write or delete it. */
+#define BRK_OFFSETS_TOPIC "__consumer_offsets"
+bool brk_topic_is_internal(const char *name, size_t len);
+
 typedef struct brk_topic {
     char *name;
     size_t name_len;
@@ -83,6 +88,7 @@ struct brk_shard {
     int syncs_running;
     uv_timer_t *retention_timer; /* log.retention.check.interval.ms */
     bool stopped; /* on_shard_stop ran; the last fsync frees the shard */
+    struct brk_coord *coord; /* groups owned here (brk_coord.c) */
 };
 
 /* ---- requests ---- */
@@ -148,6 +154,11 @@ struct brk_pop {
     int64_t ts_out;
     log_slice_t slice;
     brk_pop_t *next; /* owner's queues */
+    /* Broker-internal ops (rq NULL, origin == owner: the group
+     * coordinator writing __consumer_offsets) finish here instead of going
+     * home to a request. */
+    void (*local_done)(brk_shard_t *owner, brk_pop_t *op);
+    void *ctx;
 };
 
 /* Sends op to the partition's owner; its result comes back to
@@ -250,6 +261,29 @@ void brk_handle_Fetch(brk_rq_t *rq);
 void brk_handle_ListOffsets(brk_rq_t *rq);
 void brk_handle_CreateTopics(brk_rq_t *rq);
 void brk_handle_DeleteTopics(brk_rq_t *rq);
+
+/* ---- group coordinator (brk_coord.c) ---- */
+
+typedef struct brk_coord brk_coord_t;
+/* After the shard opened its partitions: starts replaying the
+ * __consumer_offsets partitions it owns. */
+void brk_coord_start(brk_shard_t *sh);
+/* Answers every parked group request; later ones are refused. */
+void brk_coord_quiesce(brk_shard_t *sh);
+/* Frees the groups (before the partitions close). */
+void brk_coord_stop(brk_shard_t *sh);
+
+void brk_handle_FindCoordinator(brk_rq_t *rq);
+void brk_handle_JoinGroup(brk_rq_t *rq);
+void brk_handle_SyncGroup(brk_rq_t *rq);
+void brk_handle_Heartbeat(brk_rq_t *rq);
+void brk_handle_LeaveGroup(brk_rq_t *rq);
+void brk_handle_OffsetCommit(brk_rq_t *rq);
+void brk_handle_OffsetFetch(brk_rq_t *rq);
+void brk_handle_OffsetDelete(brk_rq_t *rq);
+void brk_handle_DescribeGroups(brk_rq_t *rq);
+void brk_handle_ListGroups(brk_rq_t *rq);
+void brk_handle_DeleteGroups(brk_rq_t *rq);
 
 /* The advertised table: dispatch and ApiVersions both read it. */
 typedef struct brk_api {

@@ -71,6 +71,7 @@ static void metadata_answer(brk_rq_t *rq)
                     : KP_ERR_INVALID_TOPIC_EXCEPTION;
             continue;
         }
+        mt->IsInternal = brk_topic_is_internal(t->name, t->name_len);
         mt->n_Partitions = t->nparts;
         mt->Partitions = mem_pool_calloc(rq->pool, (size_t)t->nparts,
                                          sizeof(*mt->Partitions));
@@ -399,6 +400,11 @@ void brk_handle_DeleteTopics(brk_rq_t *rq)
         c->ctl.topics[i].name_len = (size_t)c->m.TopicNames[i].len;
         if (!rq->sh->b->cfg->delete_topic_enable)
             c->ctl.topics[i].err = KP_ERR_TOPIC_DELETION_DISABLED;
+        /* The coordinator's topic: deleting it would lose every committed
+         * offset (Kafka refuses it too). */
+        else if (brk_topic_is_internal(c->m.TopicNames[i].p,
+                                       (size_t)c->m.TopicNames[i].len))
+            c->ctl.topics[i].err = KP_ERR_INVALID_TOPIC_EXCEPTION;
     }
     brk_ctl_submit(rq, &c->ctl);
 }

@@ -24,6 +24,17 @@ static const brk_api_t apis[] = {
     {KP_API_ApiVersions, 0, 3, brk_handle_ApiVersions},
     {KP_API_CreateTopics, 0, 4, brk_handle_CreateTopics},
     {KP_API_DeleteTopics, 0, 3, brk_handle_DeleteTopics},
+    {KP_API_FindCoordinator, 0, 2, brk_handle_FindCoordinator},
+    {KP_API_JoinGroup, 0, 5, brk_handle_JoinGroup},
+    {KP_API_SyncGroup, 0, 3, brk_handle_SyncGroup},
+    {KP_API_Heartbeat, 0, 3, brk_handle_Heartbeat},
+    {KP_API_LeaveGroup, 0, 3, brk_handle_LeaveGroup},
+    {KP_API_OffsetCommit, 0, 7, brk_handle_OffsetCommit},
+    {KP_API_OffsetFetch, 0, 5, brk_handle_OffsetFetch},
+    {KP_API_ListGroups, 0, 2, brk_handle_ListGroups},
+    {KP_API_DescribeGroups, 0, 4, brk_handle_DescribeGroups},
+    {KP_API_DeleteGroups, 0, 1, brk_handle_DeleteGroups},
+    {KP_API_OffsetDelete, 0, 0, brk_handle_OffsetDelete},
 };
 
 const brk_api_t *brk_api_table(size_t *n)

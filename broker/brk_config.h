@@ -76,6 +76,17 @@ typedef struct brk_config {
     int32_t log_retention_hours;
     int64_t log_retention_bytes;
     int64_t log_retention_check_interval_ms;
+
+    /* Consumer groups and committed offsets. */
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_max_size;
+    int32_t offsets_topic_num_partitions;
+    int32_t offsets_topic_segment_bytes;
+    int32_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
+    int32_t offset_metadata_max_bytes;
 } brk_config_t;
 
 /* Fills *cfg with every default (any previous content is overwritten, not

@@ -517,8 +517,14 @@ void brk_pop_send(brk_rq_t *rq, brk_pop_t *op)
 
 void brk_pop_reply(brk_shard_t *owner, brk_pop_t *op)
 {
-    /* Only an fsync that outlived the shutdown wait answers after the
-     * shards stopped; nobody can take the answer any more. */
+    /* Broker-internal ops finish in their own callback, even after the
+     * shard stopped (they free their memory there). Only an fsync that
+     * outlived the shutdown wait answers after the shards stopped; nobody
+     * can take a client's answer any more. */
+    if (op->local_done) {
+        op->local_done(owner, op);
+        return;
+    }
     if (owner->stopped)
         return;
     if (op->origin == owner->id)

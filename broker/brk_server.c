@@ -45,6 +45,7 @@ static void on_shard_start(net_shard_t *ns)
     if (failed)
         st_error("shard %d: %d partition(s) could not be opened", sh->id,
                  failed);
+    brk_coord_start(sh);
     /* Retention deletes whole sealed segments (an unlink each), cheap
      * enough to run on the loop; the interval is the operator's. */
     sh->retention_timer = mem_alloc(sizeof(*sh->retention_timer));
@@ -64,11 +65,13 @@ static void free_handle(uv_handle_t *h)
 static void on_shard_quiesce(net_shard_t *ns)
 {
     brk_parts_cancel_waits(net_shard_app(ns));
+    brk_coord_quiesce(net_shard_app(ns));
 }
 
 static void on_shard_stop(net_shard_t *ns)
 {
     brk_shard_t *sh = net_shard_app(ns);
+    brk_coord_stop(sh);
     brk_parts_turn_end(sh);
     brk_part_close_all(sh);
     brk_topics_unref(sh->topics);

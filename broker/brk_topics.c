@@ -90,6 +90,12 @@ const brk_topic_t *brk_topics_find(const brk_topics_t *t, const char *name,
     return NULL;
 }
 
+bool brk_topic_is_internal(const char *name, size_t len)
+{
+    return len == strlen(BRK_OFFSETS_TOPIC) &&
+           memcmp(name, BRK_OFFSETS_TOPIC, len) == 0;
+}
+
 bool brk_topic_name_valid(const char *name, size_t len)
 {
     if (len == 0 || len > 249)
@@ -421,6 +427,47 @@ static int replay_record(brk_t *b, struct replay *st, const uint8_t *p,
     return -EINVAL;
 }
 
+/* The group coordinator's internal topic exists from the first start on,
+ * with offsets.topic.num.partitions partitions (fixed from then on, as in
+ * Kafka: the partition of a group must not move), never deleted by
+ * retention: the coordinator compacts it itself. Returns 1 when it was
+ * added (the metadata log must then be rewritten), 0, or -ENOMEM. */
+static int add_offsets_topic(brk_t *b, struct replay *st)
+{
+    brk_topic_t t = {0};
+    char err[128], seg[24];
+    for (int i = 0; i < st->n; i++)
+        if (st->topics[i].name_len == strlen(BRK_OFFSETS_TOPIC) &&
+            memcmp(st->topics[i].name, BRK_OFFSETS_TOPIC,
+                   st->topics[i].name_len) == 0)
+            return 0;
+    if (st->n == st->cap) {
+        int cap = st->cap ? st->cap * 2 : 16;
+        brk_topic_t *q = mem_realloc(st->topics, sizeof(*q) * (size_t)cap);
+        if (!q)
+            return -ENOMEM;
+        st->topics = q;
+        st->cap = cap;
+    }
+    t.name = mem_strndup(BRK_OFFSETS_TOPIC, strlen(BRK_OFFSETS_TOPIC));
+    if (!t.name)
+        return -ENOMEM;
+    t.name_len = strlen(BRK_OFFSETS_TOPIC);
+    t.nparts = b->cfg->offsets_topic_num_partitions;
+    t.id = b->next_topic_id++;
+    brk_topic_config_defaults(&t.cfg, b->cfg);
+    snprintf(seg, sizeof(seg), "%d", b->cfg->offsets_topic_segment_bytes);
+    st_assert(brk_topic_config_set(&t.cfg, "retention.ms", 12, "-1", 2, err,
+                                   sizeof(err)) == 0);
+    st_assert(brk_topic_config_set(&t.cfg, "retention.bytes", 15, "-1", 2, err,
+                                   sizeof(err)) == 0);
+    st_assert(brk_topic_config_set(&t.cfg, "segment.bytes", 13, seg,
+                                   strlen(seg), err, sizeof(err)) == 0);
+    st->topics[st->n++] = t;
+    st->deletes++; /* forces the rewrite that records it */
+    return 1;
+}
+
 static int read_file(const char *path, uint8_t **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -501,6 +548,9 @@ int brk_meta_load(brk_t *b)
         new_cluster_id(st.cluster);
     memcpy(b->cluster_id, st.cluster, sizeof(b->cluster_id));
     b->next_topic_id = st.max_id + 1;
+    rc = add_offsets_topic(b, &st);
+    if (rc < 0)
+        return rc;
     b->initial = topics_derive(NULL, st.topics, st.n, NULL, 0);
     for (int i = 0; i < st.n; i++)
         mem_free(st.topics[i].name);
