@@ -71,6 +71,9 @@ struct brk {
     /* controller (shard 0) state */
     int meta_fd;
     uint64_t next_topic_id;
+    /* producer ids: next to hand out, and the end of the block reserved in
+     * the metadata log (brk_meta_producer_id) */
+    int64_t next_producer_id, producer_id_end;
     brk_topics_t *ctl_topics;
 };
 
@@ -204,6 +207,9 @@ struct brk_part {
         brk_wait_t *w;
         int64_t offset;
     } * waiters;
+    /* idempotent producers (brk_part.c, brk_pid.h): NULL until the first
+     * batch with a producer id after open */
+    struct brk_part_pids *pids;
 };
 
 brk_part_t *brk_part_find(brk_shard_t *sh, uint64_t topic_id, int32_t index);
@@ -248,6 +254,10 @@ typedef struct brk_ctl_req {
 void brk_ctl_submit(brk_rq_t *rq, brk_ctl_req_t *c);
 int brk_meta_load(brk_t *b);
 void brk_meta_close(brk_t *b);
+/* Controller (shard 0) only: the next producer id, unique across
+ * restarts; reserves a new block in the metadata log (write + fdatasync)
+ * when the current one is used up. Returns 0 or -errno. */
+int brk_meta_producer_id(brk_t *b, int64_t *out);
 brk_topics_t *brk_topics_ref(brk_topics_t *t);
 void brk_topics_unref(brk_topics_t *t);
 void brk_shard_apply_topics(brk_shard_t *sh, brk_topics_t *t);
@@ -261,6 +271,7 @@ void brk_handle_Fetch(brk_rq_t *rq);
 void brk_handle_ListOffsets(brk_rq_t *rq);
 void brk_handle_CreateTopics(brk_rq_t *rq);
 void brk_handle_DeleteTopics(brk_rq_t *rq);
+void brk_handle_InitProducerId(brk_rq_t *rq);
 
 /* ---- group coordinator (brk_coord.c) ---- */
 

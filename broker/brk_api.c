@@ -35,6 +35,7 @@ static const brk_api_t apis[] = {
     {KP_API_DescribeGroups, 0, 4, brk_handle_DescribeGroups},
     {KP_API_DeleteGroups, 0, 1, brk_handle_DeleteGroups},
     {KP_API_OffsetDelete, 0, 0, brk_handle_OffsetDelete},
+    {KP_API_InitProducerId, 0, 1, brk_handle_InitProducerId},
 };
 
 const brk_api_t *brk_api_table(size_t *n)

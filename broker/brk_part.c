@@ -12,13 +12,34 @@
  *
  * Fetches that found too little data leave a ticket (brk_wait) on each
  * partition they read; the next append wakes every ticket. Tickets whose
- * fetch has finished are dropped lazily. */
+ * fetch has finished are dropped lazily.
+ *
+ * Idempotent producers: every batch with a producer id is checked against
+ * the partition's producer state (brk_pid.h) when it gets its offsets, so
+ * the state always runs ahead of the log by exactly the batches queued
+ * this turn; they are committed when the turn's append succeeds and
+ * forgotten when it fails. A duplicate is answered with its original's
+ * offsets, but never before the original itself could be: it waits behind
+ * an original still queued, and for acks=all behind its fsync. The state
+ * is rebuilt lazily, on the first batch with a producer id after the
+ * partition opens, from the snapshot file plus a scan of the batch headers
+ * written after it, so opening thousands of partitions reads nothing more
+ * than one snapshot header each. The snapshot is written when a segment
+ * rolls (on the thread pool) and when the partition closes. */
 #include "broker/brk.h"
+#include "broker/brk_pid.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
+
+/* A partition's producer state, once rebuilt. */
+struct brk_part_pids {
+    brk_pid_table_t t;
+    bool snapping;   /* a snapshot write runs on the thread pool */
+    bool snap_again; /* a segment rolled meanwhile: write again after */
+};
 
 /* ---- table of owned partitions ---- */
 
@@ -75,6 +96,24 @@ log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t)
     return lc;
 }
 
+/* A snapshot beyond the log's end describes batches a crash took away.
+ * It must go now, durably, before new batches reach that offset again and
+ * make it look valid. Costs one failed open() when there is no snapshot. */
+static void drop_stale_snapshot(brk_part_t *p)
+{
+    int64_t off;
+    int rc = brk_pid_snapshot_peek_offset(p->dir, &off);
+    if (rc < 0 || off <= log_end_offset(p->log))
+        return;
+    st_warn("%s: producer state snapshot at offset %lld is past the log end "
+            "%lld: removing it",
+            p->dir, (long long)off, (long long)log_end_offset(p->log));
+    rc = brk_pid_snapshot_remove(p->dir);
+    if (rc < 0)
+        st_error("%s: cannot remove %s: %s", p->dir, BRK_PID_SNAPSHOT_NAME,
+                 strerror(-rc));
+}
+
 int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
                   bool recover)
 {
@@ -98,6 +137,7 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
         mem_free(p);
         return rc;
     }
+    drop_stale_snapshot(p);
     p->topic_id = t->id;
     p->index = index;
     p->max_message_bytes = t->cfg.max_message_bytes;
@@ -127,10 +167,32 @@ static void part_free(brk_shard_t *sh, brk_part_t *p, bool destroy)
     fail_ops(sh, p->sync_head, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
     p->sync_head = p->sync_tail = NULL;
     wake_waiters(sh, p, true);
-    if (destroy)
+    if (destroy) {
         log_destroy(p->log);
-    else
+    } else {
+        uint8_t *snap = NULL;
+        size_t len = 0;
+        int rc = 0;
+        /* The failed ops above were never written. */
+        if (p->pids) {
+            brk_pid_rollback(&p->pids->t, 0);
+            rc = brk_pid_snapshot_encode(&p->pids->t, log_end_offset(p->log),
+                                         &snap, &len);
+        }
+        /* Data first (log_close syncs it), then the state that covers it;
+         * a crash in between leaves an older snapshot, which is fine. */
         log_close(p->log);
+        if (rc == 0 && snap)
+            rc = brk_pid_snapshot_write(p->dir, snap, len);
+        if (rc < 0)
+            st_warn("%s: cannot write %s: %s", p->dir, BRK_PID_SNAPSHOT_NAME,
+                    strerror(-rc));
+        mem_free(snap);
+    }
+    if (p->pids) {
+        brk_pid_fini(&p->pids->t);
+        mem_free(p->pids);
+    }
     mem_free(p->iov);
     mem_free(p->dir);
     mem_free(p);
@@ -150,9 +212,9 @@ void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy)
         *d = p->next_dirty;
         p->dirty = false;
     }
-    if (p->syncing) {
-        /* The worker still uses the log's files: finish in sync_after,
-         * closing or deleting as asked here. */
+    if (p->syncing || (p->pids && p->pids->snapping)) {
+        /* A worker still uses the log's files: finish in sync_after or
+         * snap_after, closing or deleting as asked here. */
         p->closing = true;
         p->destroy = destroy;
         p->hnext = NULL;
@@ -216,6 +278,10 @@ void brk_parts_retention(brk_shard_t *sh, int64_t now_ms)
                         n, p->dir, (long long)log_start_offset(p->log));
             else if (n < 0)
                 st_warn("retention of %s failed: %s", p->dir, strerror(-n));
+            /* Producers silent for a day are forgotten, as in Kafka; only
+             * between turns, when nothing is uncommitted. */
+            if (p->pids && brk_pid_mark(&p->pids->t) == 0)
+                brk_pid_expire(&p->pids->t, now_ms, BRK_PID_EXPIRE_MS);
         }
     }
 }
@@ -269,10 +335,12 @@ static void sync_after(uv_work_t *w, int status)
     p->sync_tail = NULL;
     for (op = p->sync_head; op; op = op->next)
         p->sync_tail = op;
-    if (p->closing)
-        part_free(sh, p, p->destroy);
-    else if (p->sync_head)
+    if (p->closing) {
+        if (!p->pids || !p->pids->snapping)
+            part_free(sh, p, p->destroy);
+    } else if (p->sync_head) {
         start_sync(sh, p);
+    }
     if (sh->stopped && sh->syncs_running == 0)
         mem_free(sh);
 }
@@ -308,10 +376,152 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p)
     uv_queue_work(net_shard_loop(sh->ns), &j->work, sync_work, sync_after);
 }
 
+/* ---- producer state snapshots ---- */
+
+/* Counted with the fsyncs in syncs_running and the server's busy count:
+ * the shard and the partition outlive the job in the same way. */
+struct snap_job {
+    uv_work_t work;
+    brk_shard_t *sh;
+    brk_part_t *p;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+};
+
+static void snap_work(uv_work_t *w)
+{
+    struct snap_job *j = w->data;
+    j->rc = brk_pid_snapshot_write(j->p->dir, j->buf, j->len);
+}
+
+static void start_snapshot(brk_shard_t *sh, brk_part_t *p);
+
+static void snap_after(uv_work_t *w, int status)
+{
+    struct snap_job *j = w->data;
+    brk_shard_t *sh = j->sh;
+    brk_part_t *p = j->p;
+
+    if (j->rc < 0 || status < 0)
+        st_warn("%s: cannot write %s: %s", p->dir, BRK_PID_SNAPSHOT_NAME,
+                strerror(j->rc < 0 ? -j->rc : ECANCELED));
+    sh->syncs_running--;
+    net_server_busy(sh->b->srv, -1);
+    mem_free(j->buf);
+    mem_free(j);
+    p->pids->snapping = false;
+    if (p->closing) {
+        /* part_free writes the final snapshot itself. */
+        if (!p->syncing)
+            part_free(sh, p, p->destroy);
+    } else if (p->pids->snap_again) {
+        start_snapshot(sh, p);
+    }
+    if (sh->stopped && sh->syncs_running == 0)
+        mem_free(sh);
+}
+
+/* Writes the committed state as of the log end on the thread pool (a
+ * segment rolled). One job per partition at a time; a roll meanwhile asks
+ * for another when it ends. Failures only make the next rebuild scan
+ * further back. */
+static void start_snapshot(brk_shard_t *sh, brk_part_t *p)
+{
+    struct snap_job *j;
+
+    if (p->pids->snapping) {
+        p->pids->snap_again = true;
+        return;
+    }
+    p->pids->snap_again = false;
+    j = mem_calloc(1, sizeof(*j));
+    if (!j || brk_pid_snapshot_encode(&p->pids->t, log_end_offset(p->log),
+                                      &j->buf, &j->len) < 0) {
+        st_warn("%s: no memory for a producer state snapshot", p->dir);
+        mem_free(j);
+        return;
+    }
+    j->sh = sh;
+    j->p = p;
+    j->work.data = j;
+    p->pids->snapping = true;
+    sh->syncs_running++;
+    net_server_busy(sh->b->srv, 1);
+    uv_queue_work(net_shard_loop(sh->ns), &j->work, snap_work, snap_after);
+}
+
+static int replay_batch(const log_batch_info_t *info, void *arg)
+{
+    brk_pid_in_t in;
+    brk_pid_in_from_info(&in, info);
+    return brk_pid_replay(arg, &in);
+}
+
+/* Rebuilds the producer state: the snapshot when it lies within the log,
+ * then every batch header from its offset (or the log start) to the end.
+ * Runs on the owner's loop, on the first batch with a producer id after
+ * the partition opened: after a clean shutdown the snapshot is at the end
+ * and nothing is scanned; after a crash, about the active segment. */
+static int load_pids(brk_part_t *p)
+{
+    struct brk_part_pids *pp = mem_calloc(1, sizeof(*pp));
+    int64_t start = log_start_offset(p->log), end = log_end_offset(p->log);
+    int64_t from = start, off = -1;
+    uint64_t t0 = st_now_ns();
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    bool used_snapshot = false;
+    int rc;
+
+    if (!pp)
+        return -ENOMEM;
+    brk_pid_init(&pp->t);
+    rc = brk_pid_snapshot_read(p->dir, &buf, &len);
+    if (rc == 0) {
+        /* A failed decode leaves the table empty. */
+        rc = brk_pid_snapshot_decode(&pp->t, buf, len, &off);
+        mem_free(buf);
+        if (rc == 0 && off >= start && off <= end) {
+            from = off;
+            used_snapshot = true;
+        } else if (rc == 0) {
+            /* Retention passed it: what it knows may be gone. */
+            brk_pid_fini(&pp->t);
+            brk_pid_init(&pp->t);
+        } else if (rc == -EINVAL) {
+            st_warn("%s: ignoring damaged %s", p->dir, BRK_PID_SNAPSHOT_NAME);
+        }
+    } else if (rc != -ENOENT && rc != -ENOMEM) {
+        st_warn("%s: cannot read %s: %s", p->dir, BRK_PID_SNAPSHOT_NAME,
+                strerror(-rc));
+    }
+    if (rc == -ENOMEM) {
+        mem_free(pp);
+        return rc;
+    }
+    rc = log_scan_batches(p->log, from, replay_batch, &pp->t);
+    if (rc < 0) {
+        st_error("%s: cannot rebuild producer state: %s", p->dir,
+                 strerror(-rc));
+        brk_pid_fini(&pp->t);
+        mem_free(pp);
+        return rc;
+    }
+    st_info("%s: producer state of %zu producer(s) rebuilt from %s, "
+            "offsets [%lld, %lld) scanned in %.1f ms",
+            p->dir, brk_pid_count(&pp->t),
+            used_snapshot ? "its snapshot" : "the log", (long long)from,
+            (long long)end, (double)(st_now_ns() - t0) / 1e6);
+    p->pids = pp;
+    return 0;
+}
+
 /* ---- the aggregator ---- */
 
 static void flush_part(brk_shard_t *sh, brk_part_t *p)
 {
+    size_t nsegs = log_segment_count(p->log);
     int rc = log_append(p->log, p->iov, p->niov);
     brk_pop_t *op = p->pend_head;
 
@@ -319,8 +529,17 @@ static void flush_part(brk_shard_t *sh, brk_part_t *p)
     p->pend_head = p->pend_tail = NULL;
     if (rc < 0) {
         st_error("append to %s failed: %s", p->dir, strerror(-rc));
+        /* A retry of these batches must be written, not taken for a
+         * duplicate of what never reached the log. */
+        if (p->pids)
+            brk_pid_rollback(&p->pids->t, 0);
         fail_ops(sh, op, KP_ERR_KAFKA_STORAGE_ERROR);
         return;
+    }
+    if (p->pids) {
+        brk_pid_commit(&p->pids->t);
+        if (log_segment_count(p->log) > nsegs)
+            start_snapshot(sh, p);
     }
     while (op) {
         brk_pop_t *next = op->next;
@@ -352,8 +571,82 @@ void brk_parts_turn_end(brk_shard_t *sh)
     }
 }
 
+/* Runs the producer checks on every batch of the op, with the offsets it
+ * is about to get. On success the accepted batches are recorded
+ * (uncommitted); on an error or a duplicate nothing is. A duplicate is
+ * honoured only as the op's single batch: in a blob of several, part of
+ * which would be written, it is DUPLICATE_SEQUENCE_NUMBER (Kafka takes one
+ * batch per partition from v3 on, so clients never send that). */
+static kp_err_t check_producers(brk_part_t *p, brk_pop_t *op,
+                                brk_pid_verdict_t *dup)
+{
+    size_t pos = 0, mark = p->pids ? brk_pid_mark(&p->pids->t) : 0;
+    int64_t off = log_next_offset(p->log);
+    kp_err_t err = KP_ERR_NONE;
+
+    dup->duplicate = false;
+    while (pos < op->rec_len && err == KP_ERR_NONE) {
+        const uint8_t *b = op->records + pos;
+        size_t size = (size_t)log_batch_size(b);
+        brk_pid_verdict_t v;
+        brk_pid_in_t in;
+
+        brk_pid_in_from_header(&in, b, off);
+        if (in.producer_id >= 0 && !p->pids && load_pids(p) < 0) {
+            err = KP_ERR_KAFKA_STORAGE_ERROR;
+            break;
+        }
+        v = brk_pid_check(p->pids ? &p->pids->t : NULL, &in);
+        if (v.err != KP_ERR_NONE)
+            err = v.err;
+        else if (v.duplicate && (pos != 0 || size != op->rec_len))
+            err = KP_ERR_DUPLICATE_SEQUENCE_NUMBER;
+        else if (v.duplicate)
+            *dup = v;
+        off += (int64_t)in.last_delta + 1;
+        pos += size;
+    }
+    if (p->pids && (err != KP_ERR_NONE || dup->duplicate))
+        brk_pid_rollback(&p->pids->t, mark);
+    return err;
+}
+
+/* A retried batch already in the log (or queued before it this turn):
+ * answered with the original's offsets once the original could be. */
+static void exec_duplicate(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op,
+                           const brk_pid_batch_t *orig)
+{
+    st_debug("%s: duplicate batch, answered with offsets [%lld, %lld]", p->dir,
+             (long long)orig->first_offset, (long long)orig->last_offset);
+    op->base_offset = orig->first_offset;
+    op->last_offset = orig->last_offset;
+    op->log_start = log_start_offset(p->log);
+    op->next = NULL;
+    if (orig->last_offset >= log_end_offset(p->log)) {
+        /* Queued this turn: flush_part answers it after the original is
+         * written, or fails it with it. The partition is already dirty. */
+        st_assert(p->dirty && p->pend_tail);
+        p->pend_tail->next = op;
+        p->pend_tail = op;
+        return;
+    }
+    if (op->acks == -1 && orig->last_offset >= log_durable_offset(p->log)) {
+        if (p->sync_tail)
+            p->sync_tail->next = op;
+        else
+            p->sync_head = op;
+        p->sync_tail = op;
+        start_sync(sh, p);
+        return;
+    }
+    brk_pop_reply(sh, op);
+}
+
 static void exec_produce(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
 {
+    brk_pid_verdict_t dup;
+    kp_err_t err;
+
     if (p->niov == p->cap_iov) {
         int cap = p->cap_iov ? p->cap_iov * 2 : 16;
         struct iovec *iov = mem_realloc(p->iov, sizeof(*iov) * (size_t)cap);
@@ -364,6 +657,16 @@ static void exec_produce(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
         }
         p->iov = iov;
         p->cap_iov = cap;
+    }
+    err = check_producers(p, op, &dup);
+    if (err != KP_ERR_NONE) {
+        op->err = err;
+        brk_pop_reply(sh, op);
+        return;
+    }
+    if (dup.duplicate) {
+        exec_duplicate(sh, p, op, &dup.orig);
+        return;
     }
     op->base_offset = log_assign_offsets(p->log, op->records, op->rec_len);
     op->last_offset = log_next_offset(p->log) - 1;

@@ -155,12 +155,17 @@ void brk_handle_Produce(brk_rq_t *rq)
             op->ts_out = -1;
             if (!t || pd->Index < 0 || pd->Index >= t->nparts)
                 err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (brk_topic_is_internal(t->name, t->name_len))
+                /* Only the group coordinator writes __consumer_offsets
+                 * (Kafka refuses clients the same way). */
+                err = KP_ERR_INVALID_TOPIC_EXCEPTION;
             else if (c->m.Acks != 0 && c->m.Acks != 1 && c->m.Acks != -1)
                 err = KP_ERR_INVALID_REQUIRED_ACKS;
             else if (c->m.TransactionalId.len >= 0)
-                /* No transactions (and no InitProducerId advertised):
-                 * refuse rather than write records we cannot commit. */
-                err = KP_ERR_INVALID_REQUEST;
+                /* No transactions: refuse rather than write records we
+                 * cannot commit, with the final error InitProducerId
+                 * gives a transactional id. */
+                err = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
             else
                 err = check_records(t, rq->hdr.ApiVersion, &pd->Records, op);
             if (err != KP_ERR_NONE) {

@@ -15,6 +15,12 @@
  *                   count × (u16 key length | key | u16 value length | value)
  *   2 DELETE_TOPIC  u64 topic id | u16 name length | name
  *   3 CLUSTER_ID    u16 length | cluster id (text)
+ *   4 PRODUCER_IDS  i64 first id | i32 count: producer ids [first,
+ *                   first + count) are reserved (InitProducerId). Only the
+ *                   largest end matters: ids below it are never handed out
+ *                   again, so ids stay unique across restarts. Written and
+ *                   fdatasynced before any id of the block is given out;
+ *                   a rewrite keeps the end as a record with count 0.
  *
  * (all integers big-endian). A record that is short or fails its CRC ends
  * the log: it is a torn tail from a crash and is truncated away. Each change
@@ -40,6 +46,9 @@
 #define META_CREATE 1
 #define META_DELETE 2
 #define META_CLUSTER 3
+#define META_PRODUCER_IDS 4
+/* Producer ids reserved per metadata-log record: Kafka's block size. */
+#define PRODUCER_ID_BLOCK 1000
 
 /* ---- snapshots ---- */
 
@@ -290,6 +299,16 @@ static void rec_cluster(struct mbuf *m, const char *id)
     mb_seal(m, start);
 }
 
+static void rec_producer_ids(struct mbuf *m, int64_t first, int32_t count)
+{
+    size_t start = m->len;
+    mb_put(m, "\0\0\0\0\0\0\0\0", 8);
+    mb_u8(m, META_PRODUCER_IDS);
+    mb_u64(m, (uint64_t)first);
+    mb_u32(m, (uint32_t)count);
+    mb_seal(m, start);
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -346,6 +365,7 @@ struct replay {
     int n, cap;
     int deletes;
     uint64_t max_id;
+    int64_t producer_id_end; /* largest end of a PRODUCER_IDS block */
     char cluster[32];
 };
 
@@ -362,6 +382,15 @@ static int replay_record(brk_t *b, struct replay *st, const uint8_t *p,
             return -EINVAL;
         memcpy(st->cluster, rd.p, l);
         st->cluster[l] = 0;
+        return 0;
+    }
+    if (type == META_PRODUCER_IDS) {
+        int64_t first = kp_rd_i64(&rd);
+        int32_t count = kp_rd_i32(&rd);
+        if (rd.err || first < 0 || count < 0 || first > INT64_MAX - count)
+            return -EINVAL;
+        if (first + count > st->producer_id_end)
+            st->producer_id_end = first + count;
         return 0;
     }
     if (type == META_CREATE) {
@@ -548,6 +577,7 @@ int brk_meta_load(brk_t *b)
         new_cluster_id(st.cluster);
     memcpy(b->cluster_id, st.cluster, sizeof(b->cluster_id));
     b->next_topic_id = st.max_id + 1;
+    b->next_producer_id = b->producer_id_end = st.producer_id_end;
     rc = add_offsets_topic(b, &st);
     if (rc < 0)
         return rc;
@@ -565,6 +595,8 @@ int brk_meta_load(brk_t *b)
         rec_cluster(&m, b->cluster_id);
         for (int32_t i = 0; i < b->initial->n; i++)
             rec_create(&m, &b->initial->topics[i]);
+        if (b->producer_id_end > 0)
+            rec_producer_ids(&m, b->producer_id_end, 0);
         if (m.oom) {
             mem_free(m.p);
             return -ENOMEM;
@@ -601,6 +633,36 @@ void brk_meta_close(brk_t *b)
     b->meta_fd = -1;
     brk_topics_unref(b->ctl_topics);
     b->ctl_topics = NULL;
+}
+
+int brk_meta_producer_id(brk_t *b, int64_t *out)
+{
+    struct mbuf m = {0};
+    int rc;
+
+    if (b->next_producer_id >= b->producer_id_end) {
+        int64_t first = b->producer_id_end;
+        if (first > INT64_MAX - PRODUCER_ID_BLOCK)
+            return -ERANGE;
+        /* Durable before any id of the block is used: a crash must never
+         * let the next start hand out an id again. One fdatasync per
+         * thousand producers, on the controller's loop like every other
+         * metadata change. */
+        rec_producer_ids(&m, first, PRODUCER_ID_BLOCK);
+        rc = m.oom ? -ENOMEM : write_all(b->meta_fd, m.p, m.len);
+        if (rc == 0 && fdatasync(b->meta_fd) != 0)
+            rc = -errno;
+        mem_free(m.p);
+        if (rc < 0) {
+            st_error("metadata log: cannot reserve producer ids: %s",
+                     strerror(-rc));
+            return rc;
+        }
+        b->next_producer_id = first;
+        b->producer_id_end = first + PRODUCER_ID_BLOCK;
+    }
+    *out = b->next_producer_id++;
+    return 0;
 }
 
 /* ---- controller ---- */

@@ -1105,6 +1105,47 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
     return -ERANGE;
 }
 
+int log_scan_batches(log_t *log, int64_t from, log_scan_fn cb, void *arg)
+{
+    uint8_t buf[READ_BUF];
+    size_t i;
+
+    if (from > log->end_offset)
+        return -ERANGE;
+    if (from < log->start_offset)
+        from = log->start_offset;
+    if (from == log->end_offset)
+        return 0;
+    for (i = seg_find(log, from); i < log->nsegs; i++) {
+        seg_t *seg = log->segs[i];
+        log_batch_info_t info;
+        seg_reader_t r;
+        int64_t pos;
+        int rc = ensure_loaded(log, i);
+
+        if (rc < 0)
+            return rc;
+        if (from >= seg->next_offset)
+            continue;
+        seg_reader_init(&r, seg->file->fd, seg->size, buf, sizeof(buf));
+        rc = find_batch(log, seg, &r, from, &pos, &info);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0)
+            return rc;
+        while (pos < seg->size) {
+            int total = seg_reader_batch(&r, pos, &info);
+            if (total < 0)
+                return total <= LOG_EBATCH_LENGTH || total == -ENODATA ? -EIO
+                                                                       : total;
+            if ((rc = cb(&info, arg)) != 0)
+                return rc;
+            pos += total;
+        }
+    }
+    return 0;
+}
+
 /* Reads the batch at pos and finds its first record at or after ts (and
  * at or after min_offset): Kafka answers ListOffsets by timestamp with a
  * record's offset, not the batch's. Returns 1 found, 0 none, < 0 error. */

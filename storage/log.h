@@ -154,6 +154,20 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out);
  * records before the first record at ts. */
 int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts);
 
+/* Called by log_scan_batches for each batch header; a non-zero return
+ * stops the scan and is returned by it. */
+typedef int (*log_scan_fn)(const log_batch_info_t *info, void *arg);
+
+/* Calls cb with the header of every batch from the one holding `from` (or
+ * the first after it; `from` below the start offset means the start
+ * offset) to the end offset, in offset order. Only headers are read
+ * (pread through a window, no CRC), so the cost is about one small read
+ * per batch, fewer for small batches; sealed segments are opened as a
+ * read would open them. Batches assigned but not yet appended are not
+ * seen. Returns 0, cb's non-zero value, -ERANGE when from is above the end
+ * offset, -EIO when a stored header is invalid, or -errno. */
+int log_scan_batches(log_t *log, int64_t from, log_scan_fn cb, void *arg);
+
 /* Deletes whole oldest sealed segments (never the active one): while the
  * log minus the oldest segment is still >= retention_bytes, while the
  * oldest segment's largest timestamp (its file mtime when it has none) is

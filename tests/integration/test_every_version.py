@@ -264,3 +264,28 @@ def test_requests_naming_thousands_of_partitions(broker):
         got = sum(len(list(kw.decode_record_batches(
             parts[(name, p)]["records"]))) for p in range(n))
         assert got == n
+
+
+def test_init_producer_id_every_version(broker):
+    """InitProducerId: each version hands out a fresh id with epoch 0 (on
+    every shard: ids come from the controller), and refuses a
+    transactional id (Strata has no transactions)."""
+    init_producer_id = 22
+    seen = set()
+    with kw.Conn(broker.addr) as conn:
+        for v in versions(broker, init_producer_id):
+            for txn in (None, "txn-%d" % v):
+                w = kw.Writer(False)
+                w.string(txn).i32(60000)
+                r = conn.request(init_producer_id, v, w.getvalue())
+                r.i32()  # throttle
+                err, pid, epoch = r.i16(), r.i64(), r.i16()
+                assert r.remaining() == 0
+                if txn is None:
+                    assert (err, epoch) == (0, 0) and pid >= 0, (v, err)
+                    assert pid not in seen
+                    seen.add(pid)
+                else:
+                    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                    assert (err, pid, epoch) == (53, -1, -1), (v, err)
+    assert seen

@@ -438,6 +438,11 @@ def test_internal_topic(broker):
         r.i32()
         assert r.array_len() == 1
         assert (r.string(), r.i16()) == ("__consumer_offsets", INVALID_TOPIC)
+        batch = kw.encode_record_batch([(b"k", b"v")])
+        r = c.request(kw.PRODUCE, 7, kw.req_produce(
+            7, -1, 5000, [("__consumer_offsets", 0, batch)]))
+        assert kw.parse_produce(r, 7) == \
+            {("__consumer_offsets", 0): (INVALID_TOPIC, -1)}
 
 
 def _segments(b, partition=0):

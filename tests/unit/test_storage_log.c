@@ -875,6 +875,74 @@ static void test_delete_records(void **state)
     log_close(log);
 }
 
+/* log_scan_batches: collects what the callback saw. */
+struct scan_seen {
+    size_t n, stop_after;
+    int64_t base[4096], ts[4096];
+    int32_t delta[4096];
+};
+
+static int scan_cb(const log_batch_info_t *info, void *arg)
+{
+    struct scan_seen *s = arg;
+    assert_true(s->n < ST_ARRAY_LEN(s->base));
+    s->base[s->n] = info->base_offset;
+    s->delta[s->n] = info->last_offset_delta;
+    s->ts[s->n] = info->max_ts;
+    s->n++;
+    return s->n == s->stop_after ? 77 : 0;
+}
+
+/* Every batch from the one holding `from` to the end, as the model has
+ * them. */
+static void check_scan(log_t *log, int64_t from)
+{
+    static struct scan_seen seen;
+    size_t k = model_find(ST_MAX(from, log_start_offset(log)));
+
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(log_scan_batches(log, from, scan_cb, &seen), 0);
+    assert_int_equal(seen.n, M.n - k);
+    for (size_t i = 0; i < seen.n; i++) {
+        assert_int_equal(seen.base[i], M.base[k + i]);
+        assert_int_equal(seen.base[i] + seen.delta[i], M.last[k + i]);
+        assert_int_equal(seen.ts[i], M.ts[k + i]);
+    }
+}
+
+static void test_scan_batches(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log = open_log(&c, false);
+    static struct scan_seen seen;
+
+    (void)state;
+    check_scan(log, 0); /* empty log */
+    append_n(log, 150, 3, recs_var, vsize_var, ts_step);
+    assert_true(log_segment_count(log) > 5);
+    for (int64_t off = 0; off <= M.next; off++)
+        check_scan(log, off);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(log_scan_batches(log, M.next + 1, scan_cb, &seen),
+                     -ERANGE);
+    assert_int_equal(seen.n, 0);
+    /* the callback's non-zero answer stops the scan and is returned */
+    seen.stop_after = 10;
+    assert_int_equal(log_scan_batches(log, 0, scan_cb, &seen), 77);
+    assert_int_equal(seen.n, 10);
+    /* reopened (sealed segments opened lazily), and below the start
+     * offset after DeleteRecords */
+    log_close(log);
+    log = open_log(&c, false);
+    check_scan(log, 0);
+    check_scan(log, M.base[70]);
+    assert_int_equal(log_delete_records(log, M.base[40] + 1), 0);
+    check_scan(log, 0);
+    check_scan(log, M.base[40]);
+    check_scan(log, M.base[41]);
+    log_close(log);
+}
+
 static void test_slice_outlives_destroy(void **state)
 {
     log_config_t c = small_cfg();
@@ -1067,6 +1135,7 @@ int main(void)
         T(test_retention_bytes),
         T(test_retention_time),
         T(test_delete_records),
+        T(test_scan_batches),
         T(test_slice_outlives_destroy),
         T(test_append_failure),
         T(test_roll_ms),
