@@ -170,7 +170,7 @@ def test_kafka_python_old_protocol(broker, api_version, compression):
 
 
 @pytest.mark.parametrize("codec,num", [("gzip", 1), ("snappy", 2),
-                                       ("zstd", 4)])
+                                       ("lz4", 3), ("zstd", 4)])
 def test_kcat_batches_are_stored_compressed(broker1, codec, num):
     t = unique_topic("kz" + codec)
     create_topic(broker1.bootstrap, t, 1)
