@@ -283,6 +283,10 @@ void brk_coord_start(brk_shard_t *sh);
 void brk_coord_quiesce(brk_shard_t *sh);
 /* Frees the groups (before the partitions close). */
 void brk_coord_stop(brk_shard_t *sh);
+/* A new topic snapshot was applied: committed offsets of deleted topics
+ * are removed (with tombstones). */
+void brk_coord_topics_changed(brk_shard_t *sh, const brk_topics_t *old,
+                              const brk_topics_t *now);
 
 void brk_handle_FindCoordinator(brk_rq_t *rq);
 void brk_handle_JoinGroup(brk_rq_t *rq);

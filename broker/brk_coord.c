@@ -735,8 +735,9 @@ static int load_record(void *arg, const log_record_t *r)
             return -ENOMEM;
         c.offset = v.offset;
         c.leader_epoch = v.leader_epoch;
-        c.metadata = (char *)(str_null(v.metadata) ? NULL : v.metadata.p);
-        c.metadata_len = str_null(v.metadata) ? -1 : v.metadata.len;
+        c.metadata = (char *)(str_null(v.metadata) ? "" : v.metadata.p);
+        c.metadata_len = str_null(v.metadata) ? 0 : v.metadata.len;
+
         c.commit_ts = v.commit_ts;
         c.expire_ts = v.expire_ts;
         return brk_otable_put(g->offsets, k.topic, k.partition, &c);
@@ -1115,6 +1116,77 @@ void brk_coord_stop(brk_shard_t *sh)
         coord_free(co);
 }
 
+/* ---- deleted topics ---- */
+
+struct topic_scan {
+    kp_str_t topic;
+    int32_t *parts;
+    size_t n, cap;
+};
+
+static int topic_collect(void *arg, kp_str_t topic, int32_t partition,
+                         const brk_ocommit_t *c)
+{
+    struct topic_scan *x = arg;
+    (void)c;
+    if (topic.len != x->topic.len ||
+        memcmp(topic.p, x->topic.p, (size_t)topic.len) != 0)
+        return 0;
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 16;
+        int32_t *q = mem_realloc(x->parts, cap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        x->parts = q;
+        x->cap = cap;
+    }
+    x->parts[x->n++] = partition;
+    return 0;
+}
+
+/* Kafka deletes a topic's committed offsets with the topic: a topic
+ * created again under the same name starts without them (else a group
+ * would resume mid-way into new data). Tombstones first, then memory. */
+static void forget_topic(brk_coord_t *co, kp_str_t topic)
+{
+    for (size_t i = 0; i < co->nbuckets; i++) {
+        for (cgroup_t *g = co->tab[i]; g; g = g->hnext) {
+            struct topic_scan x = {topic, NULL, 0, 0};
+            bbuild_t b;
+            uint8_t *buf;
+            size_t len = 0;
+            if (!brk_otable_has_topic(g->offsets, topic))
+                continue;
+            brk_otable_each(g->offsets, topic_collect, &x);
+            bb_init(&b, now_ms());
+            for (size_t k = 0; k < x.n; k++)
+                bb_offset(&b, kstr(g->id, g->id_len), topic, x.parts[k], NULL);
+            buf = bb_finish(&b, &len);
+            if (buf && write_batch(co, g->opart, buf, len, NULL, NULL) == 0)
+                st_info("group %s: %zu committed offset(s) of deleted topic "
+                        "%.*s removed",
+                        g->id, x.n, (int)topic.len, topic.p);
+            for (size_t k = 0; k < x.n; k++)
+                brk_otable_del(g->offsets, topic, x.parts[k]);
+            mem_free(x.parts);
+        }
+    }
+}
+
+void brk_coord_topics_changed(brk_shard_t *sh, const brk_topics_t *old,
+                              const brk_topics_t *now)
+{
+    brk_coord_t *co = sh->coord;
+    if (!co || !old || co->closing)
+        return;
+    for (int32_t i = 0; i < old->n; i++) {
+        const brk_topic_t *ot = &old->topics[i];
+        const brk_topic_t *nt = brk_topics_find(now, ot->name, ot->name_len);
+        if (!nt || nt->id != ot->id)
+            forget_topic(co, kstr(ot->name, ot->name_len));
+    }
+}
+
 /* ---- routing ---- */
 
 /* Every coordinator request's context starts with this. */
@@ -1171,9 +1243,18 @@ static int group_owner(const brk_topics_t *snap, kp_str_t id, int nshards)
                      nshards);
 }
 
+/* Kafka's rule: groups that use the coordinator for membership (and
+ * OffsetDelete) need a non-empty id; OffsetCommit, OffsetFetch,
+ * DescribeGroups and DeleteGroups accept "" too, for old clients that
+ * commit without a group name. */
 static bool group_id_ok(kp_str_t id)
 {
     return !str_null(id) && id.len > 0;
+}
+
+static bool group_id_present(kp_str_t id)
+{
+    return !str_null(id);
 }
 
 /* The error for any request about group `id` on this coordinator before
@@ -1181,7 +1262,7 @@ static bool group_id_ok(kp_str_t id)
 static kp_err_t coord_check(brk_coord_t *co, kp_str_t id)
 {
     opart_t *o;
-    if (!group_id_ok(id))
+    if (!group_id_present(id))
         return KP_ERR_INVALID_GROUP_ID;
     if (!co || co->closing)
         return KP_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -1236,7 +1317,7 @@ void brk_handle_FindCoordinator(brk_rq_t *rq)
     } else if (m.KeyType != KP_COORD_GROUP) {
         r.ErrorCode = KP_ERR_INVALID_REQUEST;
         r.ErrorMessage = cstr("unknown coordinator key type");
-    } else if (!group_id_ok(m.Key)) {
+    } else if (!group_id_present(m.Key)) {
         r.ErrorCode = KP_ERR_INVALID_GROUP_ID;
     }
     if (r.ErrorCode != KP_ERR_NONE) {
@@ -1586,11 +1667,11 @@ static brk_ocommit_t commit_entry(const commit_ctx_t *c,
     brk_ocommit_t e;
     e.offset = p->CommittedOffset;
     e.leader_epoch = p->CommittedLeaderEpoch;
+    /* Kafka stores null metadata as "": its record has no null */
     e.metadata =
-        (char *)(str_null(p->CommittedMetadata) ? NULL
-                                                : p->CommittedMetadata.p);
+        (char *)(str_null(p->CommittedMetadata) ? "" : p->CommittedMetadata.p);
     e.metadata_len =
-        str_null(p->CommittedMetadata) ? -1 : p->CommittedMetadata.len;
+        str_null(p->CommittedMetadata) ? 0 : p->CommittedMetadata.len;
     e.commit_ts = p->CommitTimestamp >= 0 ? p->CommitTimestamp : c->now;
     e.expire_ts =
         c->m.RetentionTimeMs >= 0 ? c->now + c->m.RetentionTimeMs : -1;
@@ -1730,7 +1811,7 @@ void brk_handle_OffsetCommit(brk_rq_t *rq)
             c->r.Topics[i].Partitions[j].PartitionIndex =
                 t->Partitions[j].PartitionIndex;
     }
-    if (!group_id_ok(c->m.GroupId)) {
+    if (!group_id_present(c->m.GroupId)) {
         commit_fail(c, KP_ERR_INVALID_GROUP_ID, true);
         commit_answer(rq->sh, rq);
         return;
@@ -1893,7 +1974,7 @@ void brk_handle_OffsetFetch(brk_rq_t *rq)
     if (!c)
         return;
     c->base.fn = ofetch_on_owner;
-    if (!group_id_ok(c->m.GroupId)) {
+    if (!group_id_present(c->m.GroupId)) {
         c->base.co = NULL;
         ofetch_on_owner(NULL, rq);
         return;
@@ -2236,7 +2317,7 @@ void brk_handle_DescribeGroups(brk_rq_t *rq)
     c->t.ngroups = c->m.n_Groups;
     for (int32_t i = 0; i < c->m.n_Groups; i++) {
         kp_DescribedGroup_t *d = &c->r.Groups[i];
-        if (!group_id_ok(c->m.Groups[i])) {
+        if (!group_id_present(c->m.Groups[i])) {
             c->t.owner[i] = -1;
             d->GroupId = str_null(c->m.Groups[i]) ? cstr("") : c->m.Groups[i];
             d->ErrorCode = KP_ERR_INVALID_GROUP_ID;
@@ -2439,7 +2520,7 @@ void brk_handle_DeleteGroups(brk_rq_t *rq)
     for (int32_t i = 0; i < c->m.n_GroupsNames; i++) {
         kp_str_t id = c->m.GroupsNames[i];
         c->r.Results[i].GroupId = str_null(id) ? cstr("") : id;
-        if (!group_id_ok(id)) {
+        if (!group_id_present(id)) {
             c->t.owner[i] = -1;
             c->r.Results[i].ErrorCode = KP_ERR_INVALID_GROUP_ID;
             continue;

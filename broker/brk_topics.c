@@ -881,6 +881,7 @@ void brk_shard_apply_topics(brk_shard_t *sh, brk_topics_t *t)
             if (brk_owner(nt, p, n) == sh->id)
                 brk_part_open(sh, nt, p, false);
     }
+    brk_coord_topics_changed(sh, old, t);
     sh->topics = brk_topics_ref(t);
     brk_topics_unref(old);
 }

@@ -273,8 +273,9 @@ def test_find_coordinator(broker):
         for v in (0, 1, 2):
             err, _, node, host, port = find_coordinator(c, "g-find", version=v)
             assert (err, host, port) == (NONE, broker.host, broker.port)
+        # Kafka serves "" (old clients commit without a group name)
         err, msg, node, _, _ = find_coordinator(c, "", version=2)
-        assert err == INVALID_GROUP_ID
+        assert err == NONE
         err, msg, _, _, _ = find_coordinator(c, "txn", key_type=1)
         assert err == COORDINATOR_NOT_AVAILABLE and msg
 
@@ -317,6 +318,7 @@ def test_join_errors(broker):
         assert join(c, g, session=10)["error"] == INVALID_SESSION_TIMEOUT
         assert join(c, g, member="made-up")["error"] == UNKNOWN_MEMBER_ID
         assert join(c, "")["error"] == INVALID_GROUP_ID
+        assert heartbeat(c, "", 1, "m") == INVALID_GROUP_ID
         j = join(c, g, version=3)  # no MEMBER_ID_REQUIRED before v4
         assert j["error"] == NONE and j["member"].startswith("strata-it-")
 
@@ -375,7 +377,7 @@ def test_commit_and_fetch(broker):
         assert top == NONE
         assert got[(t, 0)] == (10, "m0", NONE)
         assert got[(t, 1)][0] == -1
-        assert got[(t, 2)] == (30, None, NONE)
+        assert got[(t, 2)] == (30, "", NONE)  # null is stored as ""
         top, everything = fetch_offsets(c, g, None)
         assert (top, sorted(everything)) == (NONE, [(t, 0), (t, 2)])
         for v in (1, 2, 3, 4, 5):
@@ -389,8 +391,9 @@ def test_commit_and_fetch(broker):
         # a generation for a group that does not exist
         assert commit(c, "g-none-" + g, {(t, 0): (1, "")}, generation=4,
                       member="m") == {(t, 0): ILLEGAL_GENERATION}
-        assert commit(c, "", {(t, 0): (1, "")}) == \
-            {(t, 0): INVALID_GROUP_ID}
+        # "" is a valid group for commits (Kafka keeps it for old clients)
+        assert commit(c, "", {(t, 0): (1, "")}) == {(t, 0): NONE}
+        assert fetch_offsets(c, "", {t: [0]})[1][(t, 0)][0] == 1
         err, groups = list_groups(c)
         assert err == NONE and (g, "") in groups
         # OffsetDelete of an empty group, then DeleteGroups
@@ -398,7 +401,7 @@ def test_commit_and_fetch(broker):
         assert (top, res) == (NONE, {(t, 0): NONE})
         assert fetch_offsets(c, g, {t: [0]})[1][(t, 0)][0] == -1
         assert delete_groups(c, [g, "g-none-" + g, ""]) == {
-            g: NONE, "g-none-" + g: GROUP_ID_NOT_FOUND, "": INVALID_GROUP_ID}
+            g: NONE, "g-none-" + g: GROUP_ID_NOT_FOUND, "": NONE}
         assert fetch_offsets(c, g, None)[1] == {}
         assert g not in [x for x, _ in list_groups(c)[1]]
 
