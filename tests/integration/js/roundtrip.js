@@ -12,7 +12,7 @@
 // Fetch and decode the answer: that still checks that kafkajs's decoder
 // accepts what Strata sends. The Python test also reads the data with
 // librdkafka.
-// TODO(consumer groups): add a kafkajs consumer.run() round trip.
+// Group consumption (consumer.run()) is tested by groups.js.
 'use strict'
 
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs')
