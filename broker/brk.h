@@ -1,8 +1,9 @@
 /* Broker internals shared by the brk_*.c files.
  *
  * Ownership: the topic list is an immutable, refcounted snapshot. Shard 0
- * is the controller: it alone changes topics (create, delete, auto-create),
- * writes the metadata log, and sends each shard the new snapshot; a change
+ * is the controller: it alone changes topics (create, delete, auto-create,
+ * alter configs, add partitions), writes the metadata log, and sends each
+ * shard the new snapshot; a change
  * is answered only after every shard has applied it, so a client that saw
  * a topic created can use it on any connection at once.
  *
@@ -75,6 +76,8 @@ struct brk {
      * the metadata log (brk_meta_producer_id) */
     int64_t next_producer_id, producer_id_end;
     brk_topics_t *ctl_topics;
+    /* counters, shard snapshots and the HTTP endpoint (brk_metrics.h) */
+    struct met_registry *met;
 };
 
 struct brk_shard {
@@ -92,6 +95,7 @@ struct brk_shard {
     uv_timer_t *retention_timer; /* log.retention.check.interval.ms */
     bool stopped; /* on_shard_stop ran; the last fsync frees the shard */
     struct brk_coord *coord; /* groups owned here (brk_coord.c) */
+    struct met_shard *met;   /* this shard's counters (brk_metrics.h) */
 };
 
 /* ---- requests ---- */
@@ -117,12 +121,19 @@ struct brk_rq {
     struct brk_wait *wait;
     bool timed_out;
     bool finished;
+    /* The outcome the request is counted under in the metrics: the first
+     * error recorded with brk_rq_error(), else the response's top-level
+     * ErrorCode where the API has one (brk_api.c), else NONE. */
+    kp_err_t err;
 };
 
 /* Starts / ends a request's response: writes the response header (v0 for
  * ApiVersions, v1 for flexible versions of other APIs). */
 void brk_resp_begin(brk_rq_t *rq);
 void brk_rq_finish(brk_rq_t *rq); /* completes the net request */
+/* Records err as the request's outcome for the metrics unless one is
+ * already recorded (the first error wins; KP_ERR_NONE is ignored). */
+void brk_rq_error(brk_rq_t *rq, kp_err_t err);
 
 /* ---- partition operations ---- */
 
@@ -227,23 +238,50 @@ log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t);
 
 /* ---- controller ---- */
 
+/* One config operation on an existing topic (AlterConfigs,
+ * IncrementalAlterConfigs): op is a KP_CONFIG_OP_*; name and value are
+ * views into the request (value NULL for a null value). */
+typedef struct brk_cfg_op {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+    int8_t op;
+} brk_cfg_op_t;
+
 typedef struct brk_new_topic {
     const char *name;
     size_t name_len;
-    int32_t nparts;
+    int32_t nparts; /* BRK_CTL_PARTITIONS: the new count */
     brk_topic_config_t cfg;
+    /* BRK_CTL_CONFIGS: applied in order to the topic's current configs;
+     * replace_configs first returns every config to the broker's value
+     * (AlterConfigs replaces the whole set) */
+    const brk_cfg_op_t *ops;
+    int nops;
+    bool replace_configs;
     /* set by the controller */
     kp_err_t err;
     char errmsg[160];
 } brk_new_topic_t;
 
+/* What a controller change does: create or delete topics (see `create`),
+ * or change existing ones. */
+enum brk_ctl_kind {
+    BRK_CTL_TOPICS = 0,
+    BRK_CTL_CONFIGS,    /* alter topic configs */
+    BRK_CTL_PARTITIONS, /* raise partition counts */
+};
+
 /* A change for the controller: create (validate_only honoured) or delete
- * topics. Results are written into the arrays; `done` runs on the origin
- * shard. Arrays live in the request's pool. */
+ * topics, or (kind) alter their configs or partition counts. Results are
+ * written into the arrays; `done` runs on the origin shard. Arrays live in
+ * the request's pool. */
 typedef struct brk_ctl_req {
     brk_rq_t *rq;
     int origin;
-    bool create; /* else delete */
+    int kind;    /* enum brk_ctl_kind */
+    bool create; /* BRK_CTL_TOPICS: create, else delete */
     bool validate_only;
     bool auto_create;
     brk_new_topic_t *topics;
@@ -273,6 +311,14 @@ void brk_handle_CreateTopics(brk_rq_t *rq);
 void brk_handle_DeleteTopics(brk_rq_t *rq);
 void brk_handle_InitProducerId(brk_rq_t *rq);
 
+/* admin: configs, partitions, cluster, log dirs (brk_configs.c) */
+void brk_handle_DescribeConfigs(brk_rq_t *rq);
+void brk_handle_AlterConfigs(brk_rq_t *rq);
+void brk_handle_IncrementalAlterConfigs(brk_rq_t *rq);
+void brk_handle_CreatePartitions(brk_rq_t *rq);
+void brk_handle_DescribeCluster(brk_rq_t *rq);
+void brk_handle_DescribeLogDirs(brk_rq_t *rq);
+
 /* ---- group coordinator (brk_coord.c) ---- */
 
 typedef struct brk_coord brk_coord_t;
@@ -287,6 +333,32 @@ void brk_coord_stop(brk_shard_t *sh);
  * are removed (with tombstones). */
 void brk_coord_topics_changed(brk_shard_t *sh, const brk_topics_t *old,
                               const brk_topics_t *now);
+
+/* One group as the metrics endpoint sees it. Strings are borrowed, valid
+ * during the callback only; id is id_len bytes (any bytes). */
+typedef struct brk_coord_group_info {
+    const char *id;
+    size_t id_len;
+    const char *state; /* Kafka's spelling: "Empty", "Stable", ... */
+    int32_t members;
+    int32_t generation;
+    const char *protocol_type; /* NULL until a member joined */
+} brk_coord_group_info_t;
+
+struct brk_ocommit; /* brk_offsets.h */
+typedef struct brk_coord_visitor {
+    /* Once per group; a non-zero return stops the walk. */
+    int (*group)(void *arg, const brk_coord_group_info_t *g);
+    /* Then once per committed offset of that group, ordered by topic and
+     * partition; same stop rule. */
+    int (*offset)(void *arg, kp_str_t topic, int32_t partition,
+                  const struct brk_ocommit *c);
+    void *arg;
+} brk_coord_visitor_t;
+/* Owner shard only: reports every group this shard coordinates (those of
+ * partitions still loading as far as loaded) and their committed offsets.
+ * Returns 0 or the first non-zero callback return. */
+int brk_coord_collect(brk_shard_t *sh, const brk_coord_visitor_t *v);
 
 void brk_handle_FindCoordinator(brk_rq_t *rq);
 void brk_handle_JoinGroup(brk_rq_t *rq);

@@ -8,8 +8,12 @@
  * support, as clients expect while negotiating; an unsupported version of
  * any other API closes the connection, since no answer the client could
  * parse exists), then the header, then the handler decodes the whole body
- * before acting. A body that does not decode closes the connection. */
+ * before acting. A body that does not decode closes the connection.
+ *
+ * Every request is counted here when it ends (brk_metrics.h): by API and
+ * outcome, with its latency, on the connection's shard. */
 #include "broker/brk.h"
+#include "broker/brk_metrics.h"
 
 #include <string.h>
 
@@ -36,6 +40,13 @@ static const brk_api_t apis[] = {
     {KP_API_DeleteGroups, 0, 1, brk_handle_DeleteGroups},
     {KP_API_OffsetDelete, 0, 0, brk_handle_OffsetDelete},
     {KP_API_InitProducerId, 0, 1, brk_handle_InitProducerId},
+    /* Operators' admin calls (brk_configs.c). */
+    {KP_API_DescribeConfigs, 0, 3, brk_handle_DescribeConfigs},
+    {KP_API_AlterConfigs, 0, 1, brk_handle_AlterConfigs},
+    {KP_API_IncrementalAlterConfigs, 0, 1, brk_handle_IncrementalAlterConfigs},
+    {KP_API_CreatePartitions, 0, 1, brk_handle_CreatePartitions},
+    {KP_API_DescribeCluster, 0, 0, brk_handle_DescribeCluster},
+    {KP_API_DescribeLogDirs, 0, 1, brk_handle_DescribeLogDirs},
 };
 
 const brk_api_t *brk_api_table(size_t *n)
@@ -77,10 +88,71 @@ void brk_resp_begin(brk_rq_t *rq)
     kp_wr_resp_hdr(&rq->req->resp, flex, rq->hdr.CorrelationId);
 }
 
+/* Responses whose ErrorCode is a top-level field at a fixed place: first
+ * in the body, or right after ThrottleTimeMs from version throttle_from
+ * on, up to version max (later versions moved or dropped it). From the
+ * Kafka schemas; the other APIs report through brk_rq_error(). */
+static const struct top_error {
+    int16_t key, throttle_from, max;
+} top_errors[] = {
+    {KP_API_ApiVersions, INT16_MAX, 4},  /* ThrottleTimeMs comes later */
+    {KP_API_FindCoordinator, 1, 3},      /* v4+: per-key errors only */
+    {KP_API_JoinGroup, 2, 9},            /* v0-1: ErrorCode first */
+    {KP_API_Heartbeat, 1, 4},            /* v0: ErrorCode first */
+    {KP_API_LeaveGroup, 1, 5},           /* v3+: member errors too */
+    {KP_API_SyncGroup, 1, 5},            /* v0: ErrorCode first */
+    {KP_API_ListGroups, 1, 5},           /* v0: ErrorCode first */
+    {KP_API_OffsetDelete, INT16_MAX, 0}, /* ThrottleTimeMs comes later */
+    {KP_API_InitProducerId, 0, 5},       /* always after ThrottleTimeMs */
+    {KP_API_DescribeCluster, 0, 1},      /* always after ThrottleTimeMs */
+};
+
+/* The top-level ErrorCode of the response written so far, or NONE. */
+static kp_err_t resp_top_error(const brk_rq_t *rq)
+{
+    const kp_wr_t *w = &rq->req->resp;
+    int key = rq->hdr.ApiKey, version = rq->hdr.ApiVersion;
+    size_t off;
+    for (size_t i = 0; i < ST_ARRAY_LEN(top_errors); i++) {
+        const struct top_error *t = &top_errors[i];
+        if (t->key != key || version > t->max)
+            continue;
+        /* the header brk_resp_begin wrote: CorrelationId, then an empty
+         * tag buffer (one byte) in the flexible header */
+        off = 4 + (key != KP_API_ApiVersions && kp_api_is_flex(key, version));
+        off += version >= t->throttle_from ? 4 : 0;
+        return w->len >= off + 2 ? (kp_err_t)st_be16(w->buf + off)
+                                 : KP_ERR_NONE;
+    }
+    return KP_ERR_NONE;
+}
+
+static int api_slot(int key)
+{
+    size_t n;
+    const brk_api_t *tab = brk_api_table(&n);
+    const brk_api_t *api = brk_api_find(key);
+    return api ? (int)(api - tab) : (int)n;
+}
+
+static void count_request(net_req_t *req, met_shard_t *m, int key, kp_err_t err)
+{
+    met_request_done(m, api_slot(key), err, st_now_ns() - req->recv_ns);
+}
+
+void brk_rq_error(brk_rq_t *rq, kp_err_t err)
+{
+    if (rq->err == KP_ERR_NONE)
+        rq->err = err;
+}
+
 void brk_rq_finish(brk_rq_t *rq)
 {
     st_assert(!rq->finished);
     rq->finished = true;
+    if (rq->err == KP_ERR_NONE && !rq->req->no_response)
+        rq->err = resp_top_error(rq);
+    count_request(rq->req, rq->sh->met, rq->hdr.ApiKey, rq->err);
     net_req_complete(rq->req);
 }
 
@@ -90,6 +162,8 @@ void brk_rq_bad(brk_rq_t *rq, const char *what)
     snprintf(why, sizeof(why), "malformed %s v%d request (%s)",
              kp_api_name(rq->hdr.ApiKey), rq->hdr.ApiVersion, what);
     rq->finished = true;
+    count_request(rq->req, rq->sh->met, (int16_t)st_be16(rq->req->frame->data),
+                  KP_ERR_INVALID_REQUEST);
     net_conn_abort(rq->req->conn, why);
     /* The request itself is still ours: complete it so it is freed. */
     net_req_complete(rq->req);
@@ -144,6 +218,8 @@ void brk_on_request(net_req_t *req)
     bool flex;
 
     if (!api || version < api->min || version > api->max) {
+        count_request(req, ((brk_shard_t *)net_shard_app(req->shard))->met, key,
+                      KP_ERR_UNSUPPORTED_VERSION);
         if (!api || key == KP_API_ApiVersions) {
             answer_unsupported(req, (int32_t)st_be32(f + 4));
         } else {

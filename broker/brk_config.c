@@ -54,7 +54,7 @@ static const char *const group_titles[G_COUNT] = {
     [G_SEGMENTS] = "Log segments and indexes",
     [G_RETENTION] = "Retention",
     [G_GROUPS] = "Consumer groups and committed offsets",
-    [G_TOPIC_LEVEL] = "Topic-level configs (per topic, set by CreateTopics)",
+    [G_TOPIC_LEVEL] = "Topic-level configs (per topic, changeable at run time)",
 };
 
 enum key_flags {
@@ -65,6 +65,9 @@ enum key_flags {
     /* A comma list (Kafka's log.dirs) of which exactly one entry is
      * supported for now. */
     F_ONE_ENTRY = 1 << 2,
+    /* A listener written host:port, without a scheme (metrics.listener);
+     * with F_UNSET_OK, "none" unsets it too. */
+    F_HOSTPORT = 1 << 3,
 };
 
 /* An allowed enum value; `unsupported` set means Kafka has it but we do
@@ -148,6 +151,14 @@ static const struct key broker_keys[] = {
      .group = G_SERVER,
      .def = "true",
      .desc = "Pin each shard thread to its own core (Strata)."},
+    {.name = "metrics.listener",
+     B_LSN(metrics_listener),
+     B_HAS(has_metrics_listener),
+     .flags = F_UNSET_OK | F_HOSTPORT,
+     .group = G_SERVER,
+     .def = "127.0.0.1:8080",
+     .desc = "host:port for HTTP /metrics, /healthz, /v1/status (Strata); "
+             "none = off."},
 
     /* Topic defaults. */
     {.name = "num.partitions",
@@ -712,7 +723,9 @@ static int key_apply(const struct key *k, void *obj, const char *name,
     int rc;
 
     trim(&v, &vn);
-    if (vn == 0 && (k->flags & F_UNSET_OK)) {
+    if ((k->flags & F_UNSET_OK) &&
+        (vn == 0 ||
+         ((k->flags & F_HOSTPORT) && vn == 4 && !strncasecmp(v, "none", 4)))) {
         st_assert(k->has_off);
         *AT(obj, k->has_off - 1, bool) = false;
         return 0;
@@ -859,7 +872,27 @@ static int key_apply(const struct key *k, void *obj, const char *name,
                    name, show_len(vn), v, count);
             return -EINVAL;
         }
-        if (parse_listener(first, flen, &l, why, sizeof(why)) < 0) {
+        if (k->flags & F_HOSTPORT) {
+            /* host:port is a listener without its scheme. */
+            static const char scheme[] = "PLAINTEXT://";
+            char full[sizeof(scheme) + 300];
+            if (memmem(first, flen, "://", 3) || flen > 300) {
+                seterr(err, errlen,
+                       "%s: invalid value '%.*s': expected host:port", name,
+                       show_len(flen), first);
+                return -EINVAL;
+            }
+            memcpy(full, scheme, sizeof(scheme) - 1);
+            memcpy(full + sizeof(scheme) - 1, first, flen);
+            first = full;
+            flen += sizeof(scheme) - 1;
+            if (parse_listener(first, flen, &l, why, sizeof(why)) < 0) {
+                seterr(err, errlen, "%s: invalid value '%.*s': %s", name,
+                       show_len(flen - (sizeof(scheme) - 1)),
+                       first + sizeof(scheme) - 1, why);
+                return -EINVAL;
+            }
+        } else if (parse_listener(first, flen, &l, why, sizeof(why)) < 0) {
             seterr(err, errlen, "%s: invalid value '%.*s': %s", name,
                    show_len(flen), first, why);
             return -EINVAL;
@@ -883,12 +916,23 @@ static int table_set(const struct key *tab, size_t count, void *obj,
                      const char *key, size_t klen, const char *v, size_t vn,
                      char *err, size_t errlen)
 {
-    const struct key *k = find_key(tab, count, key, klen);
+    const struct key *k = find_key(tab, count, key, klen), *r;
+    int rc;
     if (!k) {
         seterr(err, errlen, "unknown key '%.*s'", show_len(klen), key);
         return -ENOENT;
     }
-    return key_apply(resolve(tab, count, k), obj, k->name, v, vn, err, errlen);
+    r = resolve(tab, count, k);
+    rc = key_apply(r, obj, k->name, v, vn, err, errlen);
+    if (rc == 0 && tab == broker_keys) {
+        /* An empty value that unsets the key counts as not given. */
+        uint64_t bit = 1ull << (size_t)(r - broker_keys);
+        if (r->has_off && !*AT(obj, r->has_off - 1, bool))
+            ((brk_config_t *)obj)->set_keys &= ~bit;
+        else
+            ((brk_config_t *)obj)->set_keys |= bit;
+    }
+    return rc;
 }
 
 /* ---- broker config ---- */
@@ -1529,6 +1573,24 @@ int brk_topic_config_reset(brk_topic_config_t *tc, const brk_config_t *broker,
     return 0;
 }
 
+/* What Kafka's DescribeConfigs calls the key's type: Kafka declares
+ * listeners and log.dirs as strings and cleanup.policy as a list. */
+static int key_kind(const struct key *k)
+{
+    switch (k->type) {
+    case KT_INT32:
+        return BRK_KIND_INT;
+    case KT_INT64:
+        return BRK_KIND_LONG;
+    case KT_BOOL:
+        return BRK_KIND_BOOLEAN;
+    case KT_ENUM:
+        return BRK_KIND_LIST;
+    default:
+        return BRK_KIND_STRING;
+    }
+}
+
 size_t brk_topic_config_count(void)
 {
     return ST_ARRAY_LEN(topic_keys);
@@ -1543,6 +1605,8 @@ void brk_topic_config_entry(const brk_topic_config_t *tc, size_t i,
     st_assert(i < ST_ARRAY_LEN(topic_keys));
     k = &topic_keys[i];
     e->name = k->name;
+    e->doc = k->desc;
+    e->kind = key_kind(k);
     e->is_set = *AT(obj, k->has_off - 1, bool);
     switch (k->type) {
     case KT_INT64:
@@ -1580,4 +1644,73 @@ int brk_topic_config_each_set(const brk_topic_config_t *tc,
             return rc;
     }
     return 0;
+}
+
+/* ---- describing the broker keys ---- */
+
+/* set_keys has one bit per row. */
+_Static_assert(sizeof(broker_keys) / sizeof(broker_keys[0]) <= 64,
+               "brk_config_t.set_keys needs more bits");
+
+size_t brk_config_count(void)
+{
+    return ST_ARRAY_LEN(broker_keys);
+}
+
+bool brk_config_entry(const brk_config_t *cfg, size_t i, brk_config_entry_t *e)
+{
+    const struct key *k;
+    void *obj = (void *)cfg; /* AT() casts away const; we only read */
+
+    st_assert(i < ST_ARRAY_LEN(broker_keys));
+    k = &broker_keys[i];
+    if (k->alias_of)
+        return false;
+    e->name = k->name;
+    e->def = k->def;
+    e->doc = k->desc;
+    e->kind = key_kind(k);
+    e->is_set = (cfg->set_keys >> i) & 1;
+    e->buf[0] = 0;
+    e->value = e->buf;
+    if (k->has_off && !*AT(obj, k->has_off - 1, bool)) {
+        e->value = NULL;
+        return true;
+    }
+    switch (k->type) {
+    case KT_INT32:
+        snprintf(e->buf, sizeof(e->buf), "%" PRId32, *AT(obj, k->off, int32_t));
+        break;
+    case KT_INT64:
+        snprintf(e->buf, sizeof(e->buf), "%" PRId64, *AT(obj, k->off, int64_t));
+        break;
+    case KT_BOOL:
+        snprintf(e->buf, sizeof(e->buf), "%s",
+                 *AT(obj, k->off, bool) ? "true" : "false");
+        break;
+    case KT_STRING:
+        e->value = *AT(obj, k->off, char *);
+        break;
+    case KT_LISTENER:
+        brk_listener_format(AT(obj, k->off, brk_listener_t), e->buf,
+                            sizeof(e->buf));
+        break;
+    case KT_ENUM: {
+        int32_t v = *AT(obj, k->off, int32_t);
+        snprintf(e->buf, sizeof(e->buf), "%s", k->enums[v].name);
+        break;
+    }
+    }
+    return true;
+}
+
+bool brk_config_entry_find(const brk_config_t *cfg, const char *name,
+                           size_t len, brk_config_entry_t *e)
+{
+    const struct key *k =
+        find_key(broker_keys, ST_ARRAY_LEN(broker_keys), name, len);
+    if (!k)
+        return false;
+    k = resolve(broker_keys, ST_ARRAY_LEN(broker_keys), k);
+    return brk_config_entry(cfg, (size_t)(k - broker_keys), e);
 }

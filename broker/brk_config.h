@@ -9,7 +9,9 @@
  * parsing, validation, the defaults (each default is parsed from its text by
  * the normal setter, so a default can never violate its own range) and the
  * --help listing, so the four cannot drift apart. Topic-level configs (what
- * CreateTopics may set) use a second, smaller table with the same machinery.
+ * CreateTopics, AlterConfigs and IncrementalAlterConfigs may set) use a
+ * second, smaller table with the same machinery; DescribeConfigs reads
+ * both tables through the entry functions below.
  *
  * Field names are the key names with '.' replaced by '_'
  * (num.partitions -> cfg->num_partitions). Keys that may be left unset carry
@@ -45,6 +47,10 @@ typedef struct brk_config {
     char *log_dirs;                      /* one directory; owned, heap */
     int32_t num_shards;                  /* 0 = online CPUs */
     bool cpu_pin;
+    /* metrics.listener: host:port of the HTTP endpoint (Strata), parsed
+     * like a listener without the scheme; unset ("" or "none") = off */
+    brk_listener_t metrics_listener;
+    bool has_metrics_listener;
 
     /* Topics. */
     int32_t num_partitions;
@@ -87,6 +93,11 @@ typedef struct brk_config {
     int32_t offsets_retention_minutes;
     int64_t offsets_retention_check_interval_ms;
     int32_t offset_metadata_max_bytes;
+
+    /* Which keys a file or --set gave, one bit per row of the key table
+     * (an alias sets its target's bit): DescribeConfigs tells
+     * STATIC_BROKER_CONFIG from DEFAULT_CONFIG by it. */
+    uint64_t set_keys;
 } brk_config_t;
 
 /* Fills *cfg with every default (any previous content is overwritten, not
@@ -154,6 +165,40 @@ int brk_config_shards(const brk_config_t *cfg);
  * truncated to len. Returns the length snprintf would have written. */
 int brk_listener_format(const brk_listener_t *l, char *buf, size_t len);
 
+/* ---- describing the broker keys (DescribeConfigs) ---- */
+
+/* The type of a key as Kafka's DescribeConfigs v3 names it. */
+enum brk_config_kind {
+    BRK_KIND_BOOLEAN = 1,
+    BRK_KIND_STRING = 2,
+    BRK_KIND_INT = 3,
+    BRK_KIND_LONG = 5,
+    BRK_KIND_LIST = 7,
+};
+
+/* One broker key (not an alias) with its current value. */
+typedef struct brk_config_entry {
+    const char *name;  /* static */
+    const char *value; /* text, NULL when unset (borrowed from cfg or e) */
+    const char *def;   /* built-in default as text, NULL = unset */
+    const char *doc;   /* one-line description, static */
+    bool is_set;       /* given by the file or --set */
+    int kind;          /* enum brk_config_kind */
+    char buf[320];     /* holds value when it is formatted */
+} brk_config_entry_t;
+
+/* Number of rows of the broker key table; rows that are aliases are
+ * skipped by brk_config_entry. */
+size_t brk_config_count(void);
+
+/* Fills *e with row i (i < brk_config_count()) and returns true, or
+ * returns false for an alias row. */
+bool brk_config_entry(const brk_config_t *cfg, size_t i, brk_config_entry_t *e);
+
+/* The entry of a broker key by name (aliases resolved): true when found. */
+bool brk_config_entry_find(const brk_config_t *cfg, const char *name,
+                           size_t len, brk_config_entry_t *e);
+
 /* ---- topic-level configs ---- */
 
 enum brk_cleanup_policy { BRK_CLEANUP_DELETE = 0 };
@@ -200,6 +245,8 @@ typedef struct brk_topic_config_entry {
     const char *name; /* static string */
     char value[32];   /* text form, accepted back by brk_topic_config_set */
     bool is_set;      /* set on the topic (else inherited from the broker) */
+    int kind;         /* enum brk_config_kind */
+    const char *doc;  /* one-line description, static */
 } brk_topic_config_entry_t;
 
 /* Number of topic-level config keys; entries are 0..count-1. */

@@ -2531,3 +2531,30 @@ void brk_handle_DeleteGroups(brk_rq_t *rq)
     c->t.finish = gdel_finish;
     tour_start(rq, &c->t);
 }
+
+/* ================= metrics ================= */
+
+int brk_coord_collect(brk_shard_t *sh, const brk_coord_visitor_t *v)
+{
+    brk_coord_t *co = sh->coord;
+    int rc = 0;
+
+    if (!co)
+        return 0;
+    for (size_t i = 0; i < co->nbuckets && rc == 0; i++) {
+        for (cgroup_t *g = co->tab[i]; g && rc == 0; g = g->hnext) {
+            brk_coord_group_info_t info = {
+                .id = g->id,
+                .id_len = g->id_len,
+                .state = grp_state_name(grp_state(g->g)),
+                .members = grp_member_count(g->g),
+                .generation = grp_generation(g->g),
+                .protocol_type = grp_protocol_type(g->g),
+            };
+            rc = v->group(v->arg, &info);
+            if (rc == 0)
+                rc = brk_otable_each(g->offsets, v->offset, v->arg);
+        }
+    }
+    return rc;
+}

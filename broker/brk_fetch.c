@@ -13,6 +13,7 @@
  * Fetch sessions (v7+) are declined: the response carries SessionId 0,
  * which tells the client to keep sending full fetch requests. */
 #include "broker/brk.h"
+#include "broker/brk_metrics.h"
 
 #include <string.h>
 
@@ -104,6 +105,7 @@ static void respond(brk_rq_t *rq)
             pr->Records.len = 0;
             pr->Records.fd = -1;
             if (!op) {
+                brk_rq_error(rq, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
                 pr->ErrorCode = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 pr->HighWatermark = pr->LastStableOffset = -1;
                 pr->LogStartOffset = -1;
@@ -116,8 +118,10 @@ static void respond(brk_rq_t *rq)
             pr->LogStartOffset = op->err == KP_ERR_UNKNOWN_TOPIC_OR_PARTITION
                                      ? -1
                                      : op->log_start;
-            if (op->err)
+            if (op->err) {
+                brk_rq_error(rq, op->err);
                 continue;
+            }
             if (op->slice.len > 0 &&
                 (!any || (int64_t)op->slice.len <= budget)) {
                 pr->Records.p = NULL;
@@ -127,6 +131,8 @@ static void respond(brk_rq_t *rq)
                 pr->Records.ref = op->slice.ref;
                 budget -= (int64_t)op->slice.len;
                 any = true;
+                met_topic_out(rq->sh->met, op->topic->id, op->topic->name,
+                              op->topic->name_len, op->slice.len);
             }
         }
     }
@@ -286,6 +292,7 @@ void brk_handle_Fetch(brk_rq_t *rq)
         kp_FetchResponse_t r = {0};
         r.ErrorCode = c->m.SessionId != 0 ? KP_ERR_FETCH_SESSION_ID_NOT_FOUND
                                           : KP_ERR_INVALID_FETCH_SESSION_EPOCH;
+        brk_rq_error(rq, r.ErrorCode);
         brk_resp_begin(rq);
         kp_FetchResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
         brk_rq_finish(rq);

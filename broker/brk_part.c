@@ -27,6 +27,7 @@
  * than one snapshot header each. The snapshot is written when a segment
  * rolls (on the thread pool) and when the partition closes. */
 #include "broker/brk.h"
+#include "broker/brk_metrics.h"
 #include "broker/brk_pid.h"
 
 #include <errno.h>
@@ -294,6 +295,7 @@ struct sync_job {
     brk_part_t *p;
     log_sync_t *s;
     int rc;
+    uint64_t ns; /* how long log_sync_run took */
 };
 
 static void start_sync(brk_shard_t *sh, brk_part_t *p);
@@ -301,7 +303,9 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p);
 static void sync_work(uv_work_t *w)
 {
     struct sync_job *j = w->data;
+    uint64_t t0 = st_now_ns();
     j->rc = log_sync_run(j->s);
+    j->ns = st_now_ns() - t0;
 }
 
 static void sync_after(uv_work_t *w, int status)
@@ -316,6 +320,9 @@ static void sync_after(uv_work_t *w, int status)
     if (failed)
         st_error("fsync of %s failed: %s", p->dir,
                  strerror(j->rc ? -j->rc : EIO));
+    /* Counted here, on the shard, not in the worker: each shard's
+     * counters have that one writer. */
+    met_fsync_done(sh->met, j->ns, failed);
     sh->syncs_running--;
     net_server_busy(sh->b->srv, -1);
     mem_free(j);

@@ -8,6 +8,7 @@
  * batch per partition, so storage and every reader only ever see v2. The
  * newer versions must carry v2 batches, the older ones must not. */
 #include "broker/brk.h"
+#include "broker/brk_metrics.h"
 #include "storage/legacy.h"
 
 #include <errno.h>
@@ -18,11 +19,29 @@ struct produce_ctx {
     kp_ProduceResponse_t r;
 };
 
+/* Counts the records written per topic, and the request's outcome: the
+ * first partition error (decode-time ones included). */
+static void produce_count(brk_rq_t *rq)
+{
+    for (int k = 0; k < rq->nops; k++) {
+        brk_pop_t *op = rq->ops[k];
+        if (!op)
+            continue;
+        if (op->err != KP_ERR_NONE) {
+            brk_rq_error(rq, op->err);
+            continue;
+        }
+        met_topic_in(rq->sh->met, op->topic->id, op->topic->name,
+                     op->topic->name_len, op->rec_len, (uint64_t)op->rec_count);
+    }
+}
+
 static void produce_done(brk_rq_t *rq)
 {
     struct produce_ctx *c = rq->msg;
     int k = 0;
 
+    produce_count(rq);
     if (rq->req->no_response) {
         brk_rq_finish(rq);
         return;

@@ -10,6 +10,7 @@
  * are answered, in-flight work and fsyncs settle, every partition is
  * flushed and closed, and only then is the clean-shutdown marker written. */
 #include "broker/brk.h"
+#include "broker/brk_metrics.h"
 #include "simd/simd.h"
 #include "strata_features.h"
 
@@ -37,6 +38,7 @@ static void on_shard_start(net_shard_t *ns)
     sh->id = net_shard_id(ns);
     sh->topics = brk_topics_ref(b->initial);
     net_shard_set_app(ns, sh);
+    met_shard_attach(sh);
     for (int32_t i = 0; i < t->n; i++)
         for (int32_t p = 0; p < t->topics[i].nparts; p++)
             if (brk_owner(&t->topics[i], p, b->nshards) == sh->id &&
@@ -71,6 +73,7 @@ static void on_shard_quiesce(net_shard_t *ns)
 static void on_shard_stop(net_shard_t *ns)
 {
     brk_shard_t *sh = net_shard_app(ns);
+    met_shard_detach(sh);
     brk_coord_stop(sh);
     brk_parts_turn_end(sh);
     brk_part_close_all(sh);
@@ -135,6 +138,12 @@ int brk_run(brk_config_t *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    /* Before the shards, which register with it as they start; its HTTP
+     * thread inherits the signal mask. */
+    rc = met_server_start(&b);
+    if (rc < 0)
+        goto out;
+
     /* A wildcard listens on every address of its family: [::] on IPv6
      * (which also takes IPv4 unless the system says otherwise). */
     nc.host = !cfg->listeners.wildcard ? cfg->listeners.host
@@ -167,6 +176,7 @@ int brk_run(brk_config_t *cfg)
             ;
         st_info("received %s, shutting down", strsignal(sig));
     }
+    met_server_stop(&b);
     net_server_stop(b.srv);
     net_server_join(b.srv);
     if (rc == 0) {
@@ -175,6 +185,7 @@ int brk_run(brk_config_t *cfg)
             st_info("clean shutdown");
     }
 out:
+    met_server_free(&b);
     brk_meta_close(&b);
     brk_topics_unref(b.initial);
     return rc;

@@ -21,22 +21,36 @@
  *                   again, so ids stay unique across restarts. Written and
  *                   fdatasynced before any id of the block is given out;
  *                   a rewrite keeps the end as a record with count 0.
+ *   5 TOPIC_CONFIG  u64 topic id | u16 name length | name |
+ *                   u16 config count | count × (key, value) as in
+ *                   CREATE_TOPIC: the topic's complete set of explicitly
+ *                   set configs after an AlterConfigs or
+ *                   IncrementalAlterConfigs (replayed by returning every
+ *                   config to the broker's value, then setting these).
+ *   6 PARTITIONS    u64 topic id | u16 name length | name | i32 partitions:
+ *                   the topic's new partition count (CreatePartitions;
+ *                   only ever larger than before).
  *
  * (all integers big-endian). A record that is short or fails its CRC ends
  * the log: it is a torn tail from a crash and is truncated away. Each change
  * is written with one write and made durable with fdatasync before it is
  * acknowledged. At start the log is rewritten without deleted topics when
- * it holds any (write a new file, fsync, rename).
+ * it holds any, and with TOPIC_CONFIG and PARTITIONS records folded into
+ * the topics' CREATE_TOPIC records (write a new file, fsync, rename).
  *
- * The controller is shard 0. A change (create/delete) is validated against
- * the controller's snapshot, written to the log, turned into a new snapshot
- * and sent to every shard; the answer goes back to the asking request once
- * every shard has acknowledged it. */
+ * The controller is shard 0. A change (create/delete, configs, partition
+ * counts) is validated against the controller's snapshot, written to the
+ * log, turned into a new snapshot and sent to every shard; the answer goes
+ * back to the asking request once every shard has acknowledged it. Each
+ * shard, applying a snapshot, opens the partitions it owns of new topics
+ * and the new partitions of grown ones, closes those of deleted topics, and
+ * hands changed configs to the open partitions of changed ones. */
 #include "broker/brk.h"
 #include "simd/simd.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +61,10 @@
 #define META_DELETE 2
 #define META_CLUSTER 3
 #define META_PRODUCER_IDS 4
+#define META_TOPIC_CONFIG 5
+#define META_PARTITIONS 6
+/* Kafka's and CreateTopics' upper bound on a topic's partitions. */
+#define MAX_PARTITIONS 100000
 /* Producer ids reserved per metadata-log record: Kafka's block size. */
 #define PRODUCER_ID_BLOCK 1000
 
@@ -280,6 +298,31 @@ static void rec_create(struct mbuf *m, const brk_topic_t *t)
     mb_seal(m, start);
 }
 
+static void rec_topic_config(struct mbuf *m, const brk_topic_t *t)
+{
+    size_t start = m->len;
+    int n = 0;
+    mb_put(m, "\0\0\0\0\0\0\0\0", 8);
+    mb_u8(m, META_TOPIC_CONFIG);
+    mb_u64(m, t->id);
+    mb_str(m, t->name, t->name_len);
+    brk_topic_config_each_set(&t->cfg, cfg_entry_count, &n);
+    mb_u16(m, (uint16_t)n);
+    brk_topic_config_each_set(&t->cfg, cfg_entry_put, m);
+    mb_seal(m, start);
+}
+
+static void rec_partitions(struct mbuf *m, const brk_topic_t *t)
+{
+    size_t start = m->len;
+    mb_put(m, "\0\0\0\0\0\0\0\0", 8);
+    mb_u8(m, META_PARTITIONS);
+    mb_u64(m, t->id);
+    mb_str(m, t->name, t->name_len);
+    mb_u32(m, (uint32_t)t->nparts);
+    mb_seal(m, start);
+}
+
 static void rec_delete(struct mbuf *m, const brk_topic_t *t)
 {
     size_t start = m->len;
@@ -363,11 +406,42 @@ static void new_cluster_id(char out[32])
 struct replay {
     brk_topic_t *topics;
     int n, cap;
-    int deletes;
+    int deletes; /* records a rewrite drops or folds: rewrite when > 0 */
     uint64_t max_id;
     int64_t producer_id_end; /* largest end of a PRODUCER_IDS block */
     char cluster[32];
 };
+
+/* Reads `count × (key, value)` into tc (over the broker's values); a
+ * config that no longer validates is dropped with a warning. */
+static void replay_configs(brk_t *b, kp_rd_t *rd, const char *name, int nlen,
+                           brk_topic_config_t *tc)
+{
+    uint16_t nc = (uint16_t)kp_rd_i16(rd);
+    brk_topic_config_defaults(tc, b->cfg);
+    for (int i = 0; i < nc && !rd->err; i++) {
+        char err[128];
+        uint16_t kl = (uint16_t)kp_rd_i16(rd);
+        const char *k = (const char *)rd->p;
+        uint16_t vl;
+        const char *v;
+        kp_rd_skip(rd, kl);
+        vl = (uint16_t)kp_rd_i16(rd);
+        v = (const char *)rd->p;
+        kp_rd_skip(rd, vl);
+        if (!rd->err &&
+            brk_topic_config_set(tc, k, kl, v, vl, err, sizeof(err)))
+            st_warn("metadata log: topic %.*s: %s (ignored)", nlen, name, err);
+    }
+}
+
+static brk_topic_t *replay_find(struct replay *st, uint64_t id)
+{
+    for (int i = 0; i < st->n; i++)
+        if (st->topics[i].id == id)
+            return &st->topics[i];
+    return NULL;
+}
 
 static int replay_record(brk_t *b, struct replay *st, const uint8_t *p,
                          size_t n)
@@ -393,9 +467,33 @@ static int replay_record(brk_t *b, struct replay *st, const uint8_t *p,
             st->producer_id_end = first + count;
         return 0;
     }
+    if (type == META_TOPIC_CONFIG || type == META_PARTITIONS) {
+        uint64_t id = (uint64_t)kp_rd_i64(&rd);
+        uint16_t l = (uint16_t)kp_rd_i16(&rd);
+        brk_topic_t *t = replay_find(st, id);
+        if (rd.err || kp_rd_left(&rd) < l || !t)
+            return -EINVAL;
+        kp_rd_skip(&rd, l);
+        if (type == META_PARTITIONS) {
+            int32_t np = kp_rd_i32(&rd);
+            /* Partition counts only grow: a smaller one is not ours. */
+            if (rd.err || np < t->nparts || np > MAX_PARTITIONS)
+                return -EINVAL;
+            t->nparts = np;
+        } else {
+            brk_topic_config_t tc;
+            replay_configs(b, &rd, t->name, (int)t->name_len, &tc);
+            if (rd.err)
+                return -EINVAL;
+            t->cfg = tc;
+        }
+        /* Folded into the topic's CREATE_TOPIC by a rewrite at start. */
+        st->deletes++;
+        return 0;
+    }
     if (type == META_CREATE) {
         brk_topic_t t = {0};
-        uint16_t l, nc;
+        uint16_t l;
         t.id = (uint64_t)kp_rd_i64(&rd);
         l = (uint16_t)kp_rd_i16(&rd);
         if (rd.err || kp_rd_left(&rd) < l)
@@ -404,23 +502,7 @@ static int replay_record(brk_t *b, struct replay *st, const uint8_t *p,
         t.name_len = l;
         kp_rd_skip(&rd, l);
         t.nparts = kp_rd_i32(&rd);
-        nc = (uint16_t)kp_rd_i16(&rd);
-        brk_topic_config_defaults(&t.cfg, b->cfg);
-        for (int i = 0; i < nc && !rd.err; i++) {
-            char err[128];
-            uint16_t kl = (uint16_t)kp_rd_i16(&rd);
-            const char *k = (const char *)rd.p;
-            uint16_t vl;
-            const char *v;
-            kp_rd_skip(&rd, kl);
-            vl = (uint16_t)kp_rd_i16(&rd);
-            v = (const char *)rd.p;
-            kp_rd_skip(&rd, vl);
-            if (!rd.err &&
-                brk_topic_config_set(&t.cfg, k, kl, v, vl, err, sizeof(err)))
-                st_warn("metadata log: topic %.*s: %s (ignored)", (int)l,
-                        t.name, err);
-        }
+        replay_configs(b, &rd, t.name, (int)l, &t.cfg);
         if (rd.err || t.nparts < 1 || !brk_topic_name_valid(t.name, l))
             return -EINVAL;
         if (st->n == st->cap) {
@@ -740,6 +822,314 @@ static void ctl_validate_create(brk_t *b, brk_new_topic_t *nt,
     (void)b;
 }
 
+/* Makes `next` (owned, taken) the controller's snapshot and sends it to
+ * every shard; c is answered once all of them applied it. */
+static void ctl_publish(net_shard_t *dst, brk_t *b, brk_ctl_req_t *c,
+                        brk_topics_t *next)
+{
+    struct brk_ctl *ctl;
+
+    brk_topics_unref(b->ctl_topics);
+    b->ctl_topics = next;
+    ctl = mem_calloc(1, sizeof(*ctl));
+    st_assert(ctl);
+    ctl->req = c;
+    ctl->snap = brk_topics_ref(next);
+    for (int i = 0; i < b->nshards; i++) {
+        struct apply_msg *am = mem_alloc(sizeof(*am));
+        st_assert(am);
+        am->ctl = ctl;
+        am->snap = brk_topics_ref(next);
+        net_post(dst, i, on_apply, am);
+    }
+}
+
+/* Appends m to the metadata log and makes it durable. Metadata changes are
+ * rare, so this write and fdatasync run on the controller's loop. */
+static int meta_append(brk_t *b, const struct mbuf *m)
+{
+    int rc = m->oom ? -ENOMEM : write_all(b->meta_fd, m->p, m->len);
+    if (rc == 0 && fdatasync(b->meta_fd) != 0)
+        rc = -errno;
+    return rc;
+}
+
+static void set_err(brk_new_topic_t *nt, kp_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(brk_new_topic_t *nt, kp_err_t err, const char *fmt, ...)
+{
+    va_list ap;
+    nt->err = err;
+    va_start(ap, fmt);
+    vsnprintf(nt->errmsg, sizeof(nt->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+/* The items of a comma list, trimmed, one at a time: returns false at the
+ * end. */
+static bool list_next(const char **s, const char *end, const char **item,
+                      size_t *len)
+{
+    while (*s < end) {
+        const char *comma = memchr(*s, ',', (size_t)(end - *s));
+        const char *e = comma ? comma : end, *a = *s;
+        *s = comma ? comma + 1 : end;
+        while (a < e && (*a == ' ' || *a == '\t'))
+            a++;
+        while (e > a && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > a) {
+            *item = a;
+            *len = (size_t)(e - a);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool list_has(const char *list, size_t n, const char *item, size_t len)
+{
+    const char *s = list, *it;
+    size_t l;
+    while (list_next(&s, list + n, &it, &l))
+        if (l == len && memcmp(it, item, len) == 0)
+            return true;
+    return false;
+}
+
+/* APPEND / SUBTRACT on a list config (cleanup.policy): the new list as
+ * text in out. Returns false when it does not fit. */
+static bool list_edit(const char *cur, const brk_cfg_op_t *op, char *out,
+                      size_t cap)
+{
+    const char *s = cur, *it;
+    size_t l, n = 0, curlen = strlen(cur);
+    const char *v = op->value ? op->value : "";
+    size_t vlen = op->value ? op->value_len : 0;
+
+    out[0] = 0;
+    while (list_next(&s, cur + curlen, &it, &l)) {
+        if (op->op == KP_CONFIG_OP_SUBTRACT && list_has(v, vlen, it, l))
+            continue;
+        if (n + l + 2 > cap)
+            return false;
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)l,
+                              it);
+    }
+    s = v;
+    while (op->op == KP_CONFIG_OP_APPEND && list_next(&s, v + vlen, &it, &l)) {
+        if (list_has(out, n, it, l))
+            continue;
+        if (n + l + 2 > cap)
+            return false;
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)l,
+                              it);
+    }
+    return true;
+}
+
+/* Applies nt's config operations to *tc (the topic's current configs).
+ * Sets nt->err (INVALID_CONFIG, or INVALID_REQUEST for a null value or an
+ * unknown operation) and stops at the first refused one. */
+static void ctl_apply_config_ops(brk_t *b, brk_new_topic_t *nt,
+                                 brk_topic_config_t *tc)
+{
+    if (nt->replace_configs) {
+        brk_topic_config_defaults(tc, b->cfg);
+    }
+    for (int i = 0; i < nt->nops; i++) {
+        const brk_cfg_op_t *op = &nt->ops[i];
+        int nl = (int)(op->name_len > 120 ? 120 : op->name_len);
+        brk_topic_config_entry_t e;
+        size_t k, count = brk_topic_config_count();
+        char err[128], list[128];
+        int rc;
+
+        for (k = 0; k < count; k++) {
+            brk_topic_config_entry(tc, k, &e);
+            if (strlen(e.name) == op->name_len &&
+                memcmp(e.name, op->name, op->name_len) == 0)
+                break;
+        }
+        if (k == count) {
+            set_err(nt, KP_ERR_INVALID_CONFIG,
+                    "Unknown or unsupported topic config name: %.*s (Strata "
+                    "honours retention.ms, retention.bytes, segment.bytes, "
+                    "max.message.bytes, cleanup.policy)",
+                    nl, op->name);
+            return;
+        }
+        switch (op->op) {
+        case KP_CONFIG_OP_SET:
+            if (!op->value) {
+                set_err(nt, KP_ERR_INVALID_REQUEST,
+                        "Null value not supported for : %.*s", nl, op->name);
+                return;
+            }
+            rc = brk_topic_config_set(tc, op->name, op->name_len, op->value,
+                                      op->value_len, err, sizeof(err));
+            break;
+        case KP_CONFIG_OP_DELETE:
+            rc = brk_topic_config_reset(tc, b->cfg, op->name, op->name_len);
+            break;
+        case KP_CONFIG_OP_APPEND:
+        case KP_CONFIG_OP_SUBTRACT:
+            if (e.kind != BRK_KIND_LIST) {
+                set_err(nt, KP_ERR_INVALID_CONFIG,
+                        "Config value %s is not allowed for config key: %.*s",
+                        op->op == KP_CONFIG_OP_APPEND ? "append" : "subtract",
+                        nl, op->name);
+                return;
+            }
+            if (!op->value) {
+                set_err(nt, KP_ERR_INVALID_REQUEST,
+                        "Null value not supported for : %.*s", nl, op->name);
+                return;
+            }
+            if (!list_edit(e.value, op, list, sizeof(list))) {
+                set_err(nt, KP_ERR_INVALID_CONFIG, "%.*s: list too long", nl,
+                        op->name);
+                return;
+            }
+            rc = brk_topic_config_set(tc, op->name, op->name_len, list,
+                                      strlen(list), err, sizeof(err));
+            break;
+        default:
+            set_err(nt, KP_ERR_INVALID_REQUEST,
+                    "Unknown config operation %d for %.*s", op->op, nl,
+                    op->name);
+            return;
+        }
+        if (rc != 0) {
+            set_err(nt, KP_ERR_INVALID_CONFIG, "%s", err);
+            return;
+        }
+    }
+}
+
+/* Validates one config or partition-count change of an existing topic
+ * against the controller's snapshot; on success *out is the changed
+ * topic (name borrowed from cur). */
+static void ctl_validate_change(brk_t *b, const brk_ctl_req_t *c,
+                                brk_new_topic_t *nt, const brk_topics_t *cur,
+                                brk_topic_t *out)
+{
+    const brk_topic_t *t = brk_topics_find(cur, nt->name, nt->name_len);
+    int nl = (int)(nt->name_len > 120 ? 120 : nt->name_len);
+
+    if (!t) {
+        set_err(nt, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+                "The topic '%.*s' does not exist.", nl, nt->name);
+        return;
+    }
+    *out = *t;
+    if (c->kind == BRK_CTL_PARTITIONS) {
+        /* The coordinator maps each group to a partition by the count:
+         * growing it would move every group (Kafka forbids it too). */
+        if (brk_topic_is_internal(t->name, t->name_len))
+            set_err(nt, KP_ERR_INVALID_PARTITIONS,
+                    "The partition count of %s is fixed (set "
+                    "offsets.topic.num.partitions before its creation).",
+                    BRK_OFFSETS_TOPIC);
+        else if (nt->nparts == t->nparts)
+            set_err(nt, KP_ERR_INVALID_PARTITIONS,
+                    "Topic already has %d partitions.", t->nparts);
+        else if (nt->nparts < t->nparts)
+            set_err(nt, KP_ERR_INVALID_PARTITIONS,
+                    "Topic currently has %d partitions, which is higher than "
+                    "the requested %d.",
+                    t->nparts, nt->nparts);
+        else if (nt->nparts > MAX_PARTITIONS)
+            set_err(nt, KP_ERR_INVALID_PARTITIONS,
+                    "Number of partitions must be between 1 and %d.",
+                    MAX_PARTITIONS);
+        out->nparts = nt->nparts;
+        return;
+    }
+    /* The coordinator relies on the internal topic keeping every record
+     * until it compacts it itself. */
+    if (brk_topic_is_internal(t->name, t->name_len)) {
+        set_err(nt, KP_ERR_INVALID_CONFIG,
+                "The configs of %s are fixed: the group coordinator manages "
+                "its retention.",
+                BRK_OFFSETS_TOPIC);
+        return;
+    }
+    ctl_apply_config_ops(b, nt, &out->cfg);
+}
+
+/* Config and partition-count changes of existing topics: validated, then
+ * (unless validate_only) recorded, fdatasynced and published. */
+static void ctl_modify(net_shard_t *dst, brk_t *b, brk_ctl_req_t *c)
+{
+    brk_topics_t *cur = b->ctl_topics, *next;
+    brk_topic_t *chg = mem_calloc((size_t)c->n + 1, sizeof(*chg));
+    struct mbuf m = {0};
+    int nchg = 0, rc;
+
+    for (int i = 0; i < c->n; i++) {
+        brk_new_topic_t *nt = &c->topics[i];
+        brk_topic_t t;
+        bool twice = false;
+        if (nt->err != KP_ERR_NONE)
+            continue;
+        if (!chg) {
+            set_err(nt, KP_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+            continue;
+        }
+        ctl_validate_change(b, c, nt, cur, &t);
+        if (nt->err != KP_ERR_NONE || c->validate_only)
+            continue;
+        for (int k = 0; k < nchg; k++)
+            twice |= chg[k].id == t.id;
+        if (twice) {
+            set_err(nt, KP_ERR_INVALID_REQUEST,
+                    "Topic named more than once in the request.");
+            continue;
+        }
+        if (c->kind == BRK_CTL_PARTITIONS)
+            rec_partitions(&m, &t);
+        else
+            rec_topic_config(&m, &t);
+        chg[nchg++] = t;
+    }
+    if (nchg == 0) {
+        mem_free(chg);
+        mem_free(m.p);
+        net_post(dst, c->origin, ctl_reply_home, c);
+        return;
+    }
+    rc = meta_append(b, &m);
+    mem_free(m.p);
+    next = rc == 0 ? topics_derive(cur, NULL, 0, NULL, 0) : NULL;
+    if (!next) {
+        st_error("metadata log: cannot record topic change: %s",
+                 strerror(rc ? -rc : ENOMEM));
+        for (int i = 0; i < c->n; i++)
+            if (c->topics[i].err == KP_ERR_NONE)
+                set_err(&c->topics[i], KP_ERR_KAFKA_STORAGE_ERROR,
+                        "cannot write the metadata log");
+        mem_free(chg);
+        net_post(dst, c->origin, ctl_reply_home, c);
+        return;
+    }
+    for (int k = 0; k < nchg; k++) {
+        brk_topic_t *t =
+            (brk_topic_t *)brk_topics_find(next, chg[k].name, chg[k].name_len);
+        st_assert(t && t->id == chg[k].id);
+        if (c->kind == BRK_CTL_PARTITIONS) {
+            st_info("topic %.*s: partitions %d -> %d", (int)t->name_len,
+                    t->name, t->nparts, chg[k].nparts);
+            t->nparts = chg[k].nparts;
+        } else {
+            st_info("topic %.*s: configs altered", (int)t->name_len, t->name);
+            t->cfg = chg[k].cfg;
+        }
+    }
+    mem_free(chg);
+    ctl_publish(dst, b, c, next);
+}
+
 static void on_ctl_submit(net_shard_t *dst, void *arg)
 {
     brk_ctl_req_t *c = arg;
@@ -750,9 +1140,12 @@ static void on_ctl_submit(net_shard_t *dst, void *arg)
     uint64_t *del = NULL;
     int nadd = 0, ndel = 0, rc;
     struct mbuf m = {0};
-    struct brk_ctl *ctl;
 
     st_assert(sh->id == 0);
+    if (c->kind != BRK_CTL_TOPICS) {
+        ctl_modify(dst, b, c);
+        return;
+    }
     if (c->create) {
         add = mem_calloc((size_t)c->n, sizeof(*add));
         for (int i = 0; i < c->n; i++) {
@@ -803,11 +1196,8 @@ static void on_ctl_submit(net_shard_t *dst, void *arg)
         net_post(dst, c->origin, ctl_reply_home, c);
         return;
     }
-    /* Durable before anyone is told. Metadata changes are rare, so this
-     * write and fdatasync run on the controller's loop. */
-    rc = m.oom ? -ENOMEM : write_all(b->meta_fd, m.p, m.len);
-    if (rc == 0 && fdatasync(b->meta_fd) != 0)
-        rc = -errno;
+    /* Durable before anyone is told. */
+    rc = meta_append(b, &m);
     next = rc == 0 ? topics_derive(cur, add, nadd, del, ndel) : NULL;
     mem_free(m.p);
     if (!next) {
@@ -828,20 +1218,7 @@ static void on_ctl_submit(net_shard_t *dst, void *arg)
         st_info("deleted topic id %llu", (unsigned long long)del[i]);
     mem_free(add);
     mem_free(del);
-    brk_topics_unref(b->ctl_topics);
-    b->ctl_topics = next;
-
-    ctl = mem_calloc(1, sizeof(*ctl));
-    st_assert(ctl);
-    ctl->req = c;
-    ctl->snap = brk_topics_ref(next);
-    for (int i = 0; i < b->nshards; i++) {
-        struct apply_msg *am = mem_alloc(sizeof(*am));
-        st_assert(am);
-        am->ctl = ctl;
-        am->snap = brk_topics_ref(next);
-        net_post(dst, i, on_apply, am);
-    }
+    ctl_publish(dst, b, c, next);
 }
 
 void brk_ctl_submit(brk_rq_t *rq, brk_ctl_req_t *c)
@@ -851,8 +1228,39 @@ void brk_ctl_submit(brk_rq_t *rq, brk_ctl_req_t *c)
     net_post(rq->sh->ns, 0, on_ctl_submit, c);
 }
 
+/* A topic kept its id but changed: its new partitions are opened here
+ * when this shard owns them, and changed configs reach the open ones (the
+ * log's segment size and retention; max.message.bytes is checked against
+ * the snapshot by Produce, and kept on the partition for reference). */
+static void apply_changed(brk_shard_t *sh, const brk_topic_t *ot,
+                          const brk_topic_t *nt)
+{
+    int n = sh->b->nshards;
+    bool cfg_changed = memcmp(&ot->cfg, &nt->cfg, sizeof(nt->cfg)) != 0;
+
+    for (int32_t p = ot->nparts; p < nt->nparts; p++)
+        if (brk_owner(nt, p, n) == sh->id)
+            brk_part_open(sh, nt, p, false);
+    if (!cfg_changed)
+        return;
+    for (int32_t p = 0; p < ot->nparts; p++) {
+        brk_part_t *part;
+        log_config_t lc;
+        if (brk_owner(nt, p, n) != sh->id)
+            continue;
+        part = brk_part_find(sh, nt->id, p);
+        if (!part)
+            continue;
+        lc = brk_log_config(sh->b, nt);
+        log_set_limits(part->log, &lc);
+        part->max_message_bytes = nt->cfg.max_message_bytes;
+    }
+}
+
 /* Installs a new snapshot on this shard: opens the partitions it owns of
- * new topics, closes (and deletes) those of topics that are gone. */
+ * new topics and the new partitions of grown ones, closes (and deletes)
+ * those of topics that are gone, and updates the open partitions of
+ * topics whose configs changed. */
 void brk_shard_apply_topics(brk_shard_t *sh, brk_topics_t *t)
 {
     brk_topics_t *old = sh->topics;
@@ -875,8 +1283,10 @@ void brk_shard_apply_topics(brk_shard_t *sh, brk_topics_t *t)
         const brk_topic_t *nt = &t->topics[i];
         const brk_topic_t *ot =
             old ? brk_topics_find(old, nt->name, nt->name_len) : NULL;
-        if (ot && ot->id == nt->id)
+        if (ot && ot->id == nt->id) {
+            apply_changed(sh, ot, nt);
             continue;
+        }
         for (int32_t p = 0; p < nt->nparts; p++)
             if (brk_owner(nt, p, n) == sh->id)
                 brk_part_open(sh, nt, p, false);

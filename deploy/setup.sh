@@ -17,9 +17,11 @@ mode=${1:-run}
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev liblz4-dev
     liburing-dev libnuma-dev libjemalloc-dev libcmocka-dev libzstd-dev
-    libsnappy-dev zlib1g-dev)
+    libsnappy-dev zlib1g-dev libmicrohttpd-dev)
+# prometheus: for promtool, which checks the /metrics output (where systemd
+# runs, the package also starts a Prometheus server on :9090)
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-    clang libclang-rt-dev clang-format)
+    clang libclang-rt-dev clang-format prometheus)
 
 missing() {
     local p out=()

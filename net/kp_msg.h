@@ -726,6 +726,230 @@ typedef struct kp_InitProducerIdResponse {
     int16_t ProducerEpoch;
 } kp_InitProducerIdResponse_t;
 
+/* ================= admin: configs, partitions, cluster, log dirs =========
+ * (net/kp_msg_admin.c) */
+
+/* ResourceType of DescribeConfigs / AlterConfigs / IncrementalAlterConfigs
+ * (Kafka's ConfigResource.Type). */
+enum {
+    KP_RESOURCE_UNKNOWN = 0,
+    KP_RESOURCE_TOPIC = 2,
+    KP_RESOURCE_BROKER = 4,
+    KP_RESOURCE_BROKER_LOGGER = 8,
+};
+
+/* ConfigSource (DescribeConfigs v1+): where a value comes from. */
+enum {
+    KP_CONFIG_SOURCE_UNKNOWN = 0,
+    KP_CONFIG_SOURCE_DYNAMIC_TOPIC = 1,
+    KP_CONFIG_SOURCE_DYNAMIC_BROKER = 2,
+    KP_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER = 3,
+    KP_CONFIG_SOURCE_STATIC_BROKER = 4,
+    KP_CONFIG_SOURCE_DEFAULT = 5,
+};
+
+/* ConfigType (DescribeConfigs v3+). */
+enum {
+    KP_CONFIG_TYPE_UNKNOWN = 0,
+    KP_CONFIG_TYPE_BOOLEAN = 1,
+    KP_CONFIG_TYPE_STRING = 2,
+    KP_CONFIG_TYPE_INT = 3,
+    KP_CONFIG_TYPE_SHORT = 4,
+    KP_CONFIG_TYPE_LONG = 5,
+    KP_CONFIG_TYPE_DOUBLE = 6,
+    KP_CONFIG_TYPE_LIST = 7,
+    KP_CONFIG_TYPE_CLASS = 8,
+    KP_CONFIG_TYPE_PASSWORD = 9,
+};
+
+/* ConfigOperation (IncrementalAlterConfigs). */
+enum {
+    KP_CONFIG_OP_SET = 0,
+    KP_CONFIG_OP_DELETE = 1,
+    KP_CONFIG_OP_APPEND = 2,
+    KP_CONFIG_OP_SUBTRACT = 3,
+};
+
+/* ================= DescribeConfigs (32), v0-3 ================= */
+typedef struct kp_DescribeConfigsResource {
+    int8_t ResourceType;
+    kp_str_t ResourceName;
+    int32_t n_ConfigurationKeys; /* -1 = null: every key */
+    kp_str_t *ConfigurationKeys;
+} kp_DescribeConfigsResource_t;
+
+typedef struct kp_DescribeConfigsRequest {
+    int32_t n_Resources;
+    kp_DescribeConfigsResource_t *Resources;
+    bool IncludeSynonyms;      /* v1+ */
+    bool IncludeDocumentation; /* v3+ */
+} kp_DescribeConfigsRequest_t;
+
+typedef struct kp_DescribeConfigsSynonym {
+    kp_str_t Name;
+    kp_str_t Value; /* nullable */
+    int8_t Source;  /* KP_CONFIG_SOURCE_* */
+} kp_DescribeConfigsSynonym_t;
+
+typedef struct kp_DescribeConfigsResourceResult {
+    kp_str_t Name;
+    kp_str_t Value; /* nullable */
+    bool ReadOnly;
+    bool IsDefault;      /* v0 only */
+    int8_t ConfigSource; /* v1+, default -1 */
+    bool IsSensitive;
+    int32_t n_Synonyms; /* v1+ */
+    kp_DescribeConfigsSynonym_t *Synonyms;
+    int8_t ConfigType;      /* v3+, KP_CONFIG_TYPE_* */
+    kp_str_t Documentation; /* v3+, nullable; decoded as null before v3 */
+} kp_DescribeConfigsResourceResult_t;
+
+typedef struct kp_DescribeConfigsResult {
+    kp_err_t ErrorCode;
+    kp_str_t ErrorMessage; /* nullable */
+    int8_t ResourceType;
+    kp_str_t ResourceName;
+    int32_t n_Configs;
+    kp_DescribeConfigsResourceResult_t *Configs;
+} kp_DescribeConfigsResult_t;
+
+typedef struct kp_DescribeConfigsResponse {
+    int32_t ThrottleTimeMs;
+    int32_t n_Results;
+    kp_DescribeConfigsResult_t *Results;
+} kp_DescribeConfigsResponse_t;
+
+/* ======= AlterConfigs (33), v0-1; IncrementalAlterConfigs (44), v0-1 =======
+ * One set of structs for both: the incremental form adds ConfigOperation
+ * to each config (ignored by AlterConfigs, decoded there as SET). */
+typedef struct kp_AlterableConfig {
+    kp_str_t Name;
+    int8_t ConfigOperation; /* IncrementalAlterConfigs only */
+    kp_str_t Value;         /* nullable */
+} kp_AlterableConfig_t;
+
+typedef struct kp_AlterConfigsResource {
+    int8_t ResourceType;
+    kp_str_t ResourceName;
+    int32_t n_Configs;
+    kp_AlterableConfig_t *Configs;
+} kp_AlterConfigsResource_t;
+
+typedef struct kp_AlterConfigsRequest {
+    int32_t n_Resources;
+    kp_AlterConfigsResource_t *Resources;
+    bool ValidateOnly;
+} kp_AlterConfigsRequest_t;
+
+typedef struct kp_AlterConfigsResourceResponse {
+    kp_err_t ErrorCode;
+    kp_str_t ErrorMessage; /* nullable */
+    int8_t ResourceType;
+    kp_str_t ResourceName;
+} kp_AlterConfigsResourceResponse_t;
+
+typedef struct kp_AlterConfigsResponse {
+    int32_t ThrottleTimeMs;
+    int32_t n_Responses;
+    kp_AlterConfigsResourceResponse_t *Responses;
+} kp_AlterConfigsResponse_t;
+
+typedef kp_AlterConfigsRequest_t kp_IncrementalAlterConfigsRequest_t;
+typedef kp_AlterConfigsResponse_t kp_IncrementalAlterConfigsResponse_t;
+
+/* ================= CreatePartitions (37), v0-1 ================= */
+typedef struct kp_CreatePartitionsAssignment {
+    int32_t n_BrokerIds;
+    int32_t *BrokerIds;
+} kp_CreatePartitionsAssignment_t;
+
+typedef struct kp_CreatePartitionsTopic {
+    kp_str_t Name;
+    int32_t Count;         /* the new partition count */
+    int32_t n_Assignments; /* -1 = null: the broker places them */
+    kp_CreatePartitionsAssignment_t *Assignments;
+} kp_CreatePartitionsTopic_t;
+
+typedef struct kp_CreatePartitionsRequest {
+    int32_t n_Topics;
+    kp_CreatePartitionsTopic_t *Topics;
+    int32_t TimeoutMs;
+    bool ValidateOnly;
+} kp_CreatePartitionsRequest_t;
+
+typedef struct kp_CreatePartitionsTopicResult {
+    kp_str_t Name;
+    kp_err_t ErrorCode;
+    kp_str_t ErrorMessage; /* nullable */
+} kp_CreatePartitionsTopicResult_t;
+
+typedef struct kp_CreatePartitionsResponse {
+    int32_t ThrottleTimeMs;
+    int32_t n_Results;
+    kp_CreatePartitionsTopicResult_t *Results;
+} kp_CreatePartitionsResponse_t;
+
+/* ================= DescribeCluster (60), v0 (flexible) ================= */
+typedef struct kp_DescribeClusterRequest {
+    bool IncludeClusterAuthorizedOperations;
+} kp_DescribeClusterRequest_t;
+
+typedef struct kp_DescribeClusterBroker {
+    int32_t BrokerId;
+    kp_str_t Host;
+    int32_t Port;
+    kp_str_t Rack; /* nullable */
+} kp_DescribeClusterBroker_t;
+
+typedef struct kp_DescribeClusterResponse {
+    int32_t ThrottleTimeMs;
+    kp_err_t ErrorCode;
+    kp_str_t ErrorMessage; /* nullable */
+    kp_str_t ClusterId;
+    int32_t ControllerId;
+    int32_t n_Brokers;
+    kp_DescribeClusterBroker_t *Brokers;
+    int32_t ClusterAuthorizedOperations; /* INT32_MIN = not asked for */
+} kp_DescribeClusterResponse_t;
+
+/* ================= DescribeLogDirs (35), v0-1 ================= */
+typedef struct kp_DescribableLogDirTopic {
+    kp_str_t Topic;
+    int32_t n_Partitions;
+    int32_t *Partitions;
+} kp_DescribableLogDirTopic_t;
+
+typedef struct kp_DescribeLogDirsRequest {
+    int32_t n_Topics; /* -1 = null: every partition */
+    kp_DescribableLogDirTopic_t *Topics;
+} kp_DescribeLogDirsRequest_t;
+
+typedef struct kp_DescribeLogDirsPartition {
+    int32_t PartitionIndex;
+    int64_t PartitionSize;
+    int64_t OffsetLag;
+    bool IsFutureKey;
+} kp_DescribeLogDirsPartition_t;
+
+typedef struct kp_DescribeLogDirsTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_DescribeLogDirsPartition_t *Partitions;
+} kp_DescribeLogDirsTopic_t;
+
+typedef struct kp_DescribeLogDirsResult {
+    kp_err_t ErrorCode;
+    kp_str_t LogDir;
+    int32_t n_Topics;
+    kp_DescribeLogDirsTopic_t *Topics;
+} kp_DescribeLogDirsResult_t;
+
+typedef struct kp_DescribeLogDirsResponse {
+    int32_t ThrottleTimeMs;
+    int32_t n_Results;
+    kp_DescribeLogDirsResult_t *Results;
+} kp_DescribeLogDirsResponse_t;
+
 /* ---- codec functions: one quadruple per API ---- */
 #define KP_MSG_DECLARE(Api)                                                    \
     int kp_##Api##Request_decode(kp_rd_t *rd, int version, mem_pool_t *pool,   \
@@ -756,5 +980,11 @@ KP_MSG_DECLARE(DescribeGroups)
 KP_MSG_DECLARE(DeleteGroups)
 KP_MSG_DECLARE(OffsetDelete)
 KP_MSG_DECLARE(InitProducerId)
+KP_MSG_DECLARE(DescribeConfigs)
+KP_MSG_DECLARE(AlterConfigs)
+KP_MSG_DECLARE(IncrementalAlterConfigs)
+KP_MSG_DECLARE(CreatePartitions)
+KP_MSG_DECLARE(DescribeCluster)
+KP_MSG_DECLARE(DescribeLogDirs)
 
 #endif

@@ -704,6 +704,18 @@ const char *log_dir(const log_t *log)
     return log->dir;
 }
 
+void log_set_limits(log_t *log, const log_config_t *cfg)
+{
+    /* Read only when a segment may roll (log_append) and by retention, so
+     * a new value simply applies from the next append or retention run.
+     * The index settings stay: the open indexes were sized with them. */
+    log->cfg.segment_bytes = cfg->segment_bytes;
+    log->cfg.roll_ms = cfg->roll_ms;
+    log->cfg.retention_ms = cfg->retention_ms;
+    log->cfg.retention_bytes = cfg->retention_bytes;
+    config_sanitize(&log->cfg);
+}
+
 /* ---- append ---- */
 
 int64_t log_assign_offsets(log_t *log, uint8_t *batches, size_t len)

@@ -85,6 +85,11 @@ int64_t log_size_bytes(const log_t *log);
 size_t log_segment_count(const log_t *log);
 /* The directory (borrowed, valid until close). */
 const char *log_dir(const log_t *log);
+/* Changes the limits of an open log (a topic's configs were altered):
+ * segment_bytes, roll_ms, retention_ms and retention_bytes are taken from
+ * cfg and apply from the next append or retention run; the index settings
+ * of cfg are ignored (the open indexes keep theirs). */
+void log_set_limits(log_t *log, const log_config_t *cfg);
 
 /* Stamps consecutive base offsets, from log_next_offset, into the batches
  * (len bytes of whole batches already validated by log_batches_validate)

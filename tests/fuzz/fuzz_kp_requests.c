@@ -5,9 +5,11 @@
  * (key | 0x8000) the response decoder of key & 0x7fff instead, since the
  * load client decodes responses from a broker it does not control. Any
  * version is tried, so the range checks are fuzzed too. The APIs are those
- * of kps_apis[] (tests/fixtures/kp/kp_samples.h), so every decoder the
- * codec has is reachable: the data path, the topic admin calls, and the
- * consumer-group, committed-offset and InitProducerId calls.
+ * of kps_apis[] (tests/fixtures/kp/kp_samples.h) and kps_admin_apis[]
+ * (kp_samples_admin.h), so every decoder the codec has is reachable: the
+ * data path, the topic admin calls, the consumer-group, committed-offset
+ * and InitProducerId calls, and the config, partition, cluster and log-dir
+ * admin calls.
  *
  * Beyond "no crash, no over-read, no leak" (ASan/UBSan), a message that
  * decodes must survive encode→decode→encode with identical bytes: decoding
@@ -20,7 +22,7 @@
 #include <string.h>
 
 #include "alloc/st.h"
-#include "tests/fixtures/kp/kp_samples.h"
+#include "tests/fixtures/kp/kp_samples_admin.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kps_dec_fn dec;
     kps_enc_fn enc;
     mem_pool_t *pool;
-    kps_any_t m, m2;
+    kps_admin_any_t m, m2;
     kp_req_hdr_t h;
     kp_rd_t rd;
     uint16_t key;
@@ -59,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     key = st_be16(data);
     version = (int16_t)st_be16(data + 2);
-    api = kps_api(key & 0x7fff);
+    api = kps_api_any(key & 0x7fff);
     if (!api)
         return 0;
     dec = key & 0x8000 ? api->resp_dec : api->req_dec;

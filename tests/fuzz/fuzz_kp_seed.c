@@ -2,10 +2,11 @@
  * (tests/fixtures/kp/kp_golden.h) re-framed as [api_key][version][body],
  * every golden response body as [api_key | 0x8000][version][body], and the
  * sample request and response (key | 0x8000) of every API at every
- * supported version (tests/fixtures/kp/kp_samples.h: an API added to the
- * codec is seeded by its row there, the consumer-group and InitProducerId
- * calls included). Run by CTest before the fuzzer, so the corpus always
- * matches the fixtures in the tree.
+ * supported version (tests/fixtures/kp/kp_samples.h and
+ * kp_samples_admin.h: an API added to the codec is seeded by its row
+ * there, the consumer-group, InitProducerId and admin calls included). Run by
+ * CTest before the fuzzer, so the corpus always matches the fixtures in the
+ * tree.
  *
  * Usage: fuzz_kp_seed SEED_DIR [DIR...]; every DIR is created too (the
  * fuzzer's working corpus). */
@@ -16,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "alloc/st.h"
-#include "tests/fixtures/kp/kp_samples.h"
+#include "tests/fixtures/kp/kp_samples_admin.h"
 
 /* mkdir -p */
 static int make_dirs(const char *path)
@@ -62,7 +63,7 @@ static int put(const char *dir, const char *name, uint16_t key, int version,
 
 static int put_sample(const char *dir, const kps_api_t *api, int v, bool req)
 {
-    kps_any_t m;
+    kps_admin_any_t m;
     kp_wr_t w;
     uint8_t *b;
     size_t n;
@@ -129,6 +130,14 @@ int main(int argc, char **argv)
         for (v = kps_apis[a].min; v <= kps_apis[a].max; v++) {
             if (put_sample(dir, &kps_apis[a], v, true) != 0 ||
                 put_sample(dir, &kps_apis[a], v, false) != 0)
+                return 1;
+            files += 2;
+        }
+    }
+    for (a = 0; a < KPS_N_ADMIN_APIS; a++) {
+        for (v = kps_admin_apis[a].min; v <= kps_admin_apis[a].max; v++) {
+            if (put_sample(dir, &kps_admin_apis[a], v, true) != 0 ||
+                put_sample(dir, &kps_admin_apis[a], v, false) != 0)
                 return 1;
             files += 2;
         }

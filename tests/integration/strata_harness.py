@@ -133,7 +133,10 @@ class Broker:
         cmd = [self.binary,
                "--set", "listeners=PLAINTEXT://%s:%d" % (self.host,
                                                          self.port),
-               "--set", "log.dirs=%s" % self.data_dir]
+               "--set", "log.dirs=%s" % self.data_dir,
+               # an ephemeral port, so that brokers running side by side
+               # do not contend for the default 127.0.0.1:8080
+               "--set", "metrics.listener=127.0.0.1:0"]
         for k, v in self.settings.items():
             cmd += ["--set", "%s=%s" % (k, v)]
         return cmd
