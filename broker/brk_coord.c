@@ -1635,6 +1635,34 @@ void brk_handle_LeaveGroup(brk_rq_t *rq)
     route(rq->sh, rq, group_owner(rq->snap, c->m.GroupId, rq->sh->b->nshards));
 }
 
+/* Fills a response's topics (Name, Partitions with PartitionIndex and
+ * ErrorCode NONE) mirroring the request's, in the pool. OffsetCommit and
+ * OffsetDelete share this shape but not their C types, hence a macro.
+ * 0, or -ENOMEM. */
+#define MIRROR_TOPICS(pool, req, resp)                                         \
+    ({                                                                         \
+        int rc_ = 0;                                                           \
+        (resp)->n_Topics = (req)->n_Topics;                                    \
+        (resp)->Topics = mem_pool_calloc((pool), (size_t)(req)->n_Topics + 1,  \
+                                         sizeof(*(resp)->Topics));             \
+        if (!(resp)->Topics)                                                   \
+            rc_ = -ENOMEM;                                                     \
+        for (int32_t i_ = 0; rc_ == 0 && i_ < (req)->n_Topics; i_++) {         \
+            __typeof__((resp)->Topics) rt_ = &(resp)->Topics[i_];              \
+            rt_->Name = (req)->Topics[i_].Name;                                \
+            rt_->n_Partitions = (req)->Topics[i_].n_Partitions;                \
+            rt_->Partitions =                                                  \
+                mem_pool_calloc((pool), (size_t)rt_->n_Partitions + 1,         \
+                                sizeof(*rt_->Partitions));                     \
+            if (!rt_->Partitions)                                              \
+                rc_ = -ENOMEM;                                                 \
+            for (int32_t j_ = 0; rc_ == 0 && j_ < rt_->n_Partitions; j_++)     \
+                rt_->Partitions[j_].PartitionIndex =                           \
+                    (req)->Topics[i_].Partitions[j_].PartitionIndex;           \
+        }                                                                      \
+        rc_;                                                                   \
+    })
+
 /* ================= OffsetCommit ================= */
 
 typedef struct commit_ctx {
@@ -1789,27 +1817,9 @@ void brk_handle_OffsetCommit(brk_rq_t *rq)
     if (!c)
         return;
     c->base.fn = commit_on_owner;
-    c->r.n_Topics = c->m.n_Topics;
-    c->r.Topics = mem_pool_calloc(rq->pool, (size_t)c->m.n_Topics + 1,
-                                  sizeof(*c->r.Topics));
-    if (!c->r.Topics) {
+    if (MIRROR_TOPICS(rq->pool, &c->m, &c->r) != 0) {
         brk_rq_bad(rq, "too large");
         return;
-    }
-    for (int32_t i = 0; i < c->m.n_Topics; i++) {
-        kp_OffsetCommitRequestTopic_t *t = &c->m.Topics[i];
-        c->r.Topics[i].Name = t->Name;
-        c->r.Topics[i].n_Partitions = t->n_Partitions;
-        c->r.Topics[i].Partitions =
-            mem_pool_calloc(rq->pool, (size_t)t->n_Partitions + 1,
-                            sizeof(*c->r.Topics[i].Partitions));
-        if (!c->r.Topics[i].Partitions) {
-            brk_rq_bad(rq, "too large");
-            return;
-        }
-        for (int32_t j = 0; j < t->n_Partitions; j++)
-            c->r.Topics[i].Partitions[j].PartitionIndex =
-                t->Partitions[j].PartitionIndex;
     }
     if (!group_id_present(c->m.GroupId)) {
         commit_fail(c, KP_ERR_INVALID_GROUP_ID, true);
@@ -2114,27 +2124,9 @@ void brk_handle_OffsetDelete(brk_rq_t *rq)
     if (!c)
         return;
     c->base.fn = odel_on_owner;
-    c->r.n_Topics = c->m.n_Topics;
-    c->r.Topics = mem_pool_calloc(rq->pool, (size_t)c->m.n_Topics + 1,
-                                  sizeof(*c->r.Topics));
-    if (!c->r.Topics) {
+    if (MIRROR_TOPICS(rq->pool, &c->m, &c->r) != 0) {
         brk_rq_bad(rq, "too large");
         return;
-    }
-    for (int32_t i = 0; i < c->m.n_Topics; i++) {
-        kp_OffsetDeleteRequestTopic_t *t = &c->m.Topics[i];
-        c->r.Topics[i].Name = t->Name;
-        c->r.Topics[i].n_Partitions = t->n_Partitions;
-        c->r.Topics[i].Partitions =
-            mem_pool_calloc(rq->pool, (size_t)t->n_Partitions + 1,
-                            sizeof(*c->r.Topics[i].Partitions));
-        if (!c->r.Topics[i].Partitions) {
-            brk_rq_bad(rq, "too large");
-            return;
-        }
-        for (int32_t j = 0; j < t->n_Partitions; j++)
-            c->r.Topics[i].Partitions[j].PartitionIndex =
-                t->Partitions[j].PartitionIndex;
     }
     if (!group_id_ok(c->m.GroupId)) {
         c->r.ErrorCode = KP_ERR_INVALID_GROUP_ID;
