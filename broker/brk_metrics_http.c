@@ -389,7 +389,8 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *c,
                   &body);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];
     size_t n;
