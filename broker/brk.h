@@ -142,6 +142,7 @@ enum brk_pop_kind {
     BRK_POP_FETCH,
     BRK_POP_LIST_OFFSETS,
     BRK_POP_WATCH,
+    BRK_POP_DELETE_RECORDS, /* offset: the new log start (-1: the HW) */
 };
 
 struct brk_pop {
@@ -167,6 +168,11 @@ struct brk_pop {
     int64_t hw, log_start;
     int64_t ts_out;
     log_slice_t slice;
+    /* Waiting on the sync list for this sync (numbered per partition),
+     * not for an offset: DeleteRecords waits for its new log start offset
+     * to reach the checkpoint, which only a sync prepared after it
+     * writes. 0 for ops that wait for their last_offset. */
+    uint64_t sync_seq;
     brk_pop_t *next; /* owner's queues */
     /* Broker-internal ops (rq NULL, origin == owner: the group
      * coordinator writing __consumer_offsets) finish here instead of going
@@ -210,8 +216,9 @@ struct brk_part {
     /* acks=all ops written and waiting for fsync */
     brk_pop_t *sync_head, *sync_tail;
     bool syncing;
-    bool closing; /* closed while a sync was running: finish after it */
-    bool destroy; /* ... and delete its files then (topic deleted) */
+    uint64_t sync_seq; /* syncs prepared so far */
+    bool closing;      /* closed while a sync was running: finish after it */
+    bool destroy;      /* ... and delete its files then (topic deleted) */
     /* long-poll fetches waiting for data */
     struct brk_waiter {
         struct brk_waiter *next;
@@ -307,6 +314,7 @@ void brk_handle_Metadata(brk_rq_t *rq);
 void brk_handle_Produce(brk_rq_t *rq);
 void brk_handle_Fetch(brk_rq_t *rq);
 void brk_handle_ListOffsets(brk_rq_t *rq);
+void brk_handle_DeleteRecords(brk_rq_t *rq);
 void brk_handle_CreateTopics(brk_rq_t *rq);
 void brk_handle_DeleteTopics(brk_rq_t *rq);
 void brk_handle_InitProducerId(brk_rq_t *rq);

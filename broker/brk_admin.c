@@ -1,4 +1,4 @@
-/* Metadata, ListOffsets, CreateTopics and DeleteTopics.
+/* Metadata, ListOffsets, DeleteRecords, CreateTopics and DeleteTopics.
  *
  * Metadata answers from the shard's topic snapshot. Missing topics are
  * created first when the client allows it and auto.create.topics.enable is
@@ -10,6 +10,7 @@
 #include "broker/brk.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ================= Metadata ================= */
@@ -33,7 +34,25 @@ static void metadata_answer(brk_rq_t *rq)
     const char *host =
         b->adv_host[0] ? b->adv_host : net_conn_local_host(rq->req->conn);
 
-    if (!nodes)
+    size_t need = ((size_t)n + 1) * sizeof(*r.Topics) + 4096;
+    mem_pool_t *rp;
+
+    /* The answer to "all topics" grows with the broker's partitions, not
+     * with the request, so it cannot come from the request's pool (whose
+     * limit follows the frame size): it gets a pool of its own, sized to
+     * the snapshot and freed once encoded. */
+    for (int32_t i = 0; all && i < n; i++)
+        need +=
+            (size_t)snap->topics[i].nparts * sizeof(*r.Topics->Partitions) + 16;
+    for (int32_t i = 0; !all && i < n; i++) {
+        const brk_topic_t *t =
+            brk_topics_find(snap, c->m.Topics[i].p, (size_t)c->m.Topics[i].len);
+        need += t ? (size_t)t->nparts * sizeof(*r.Topics->Partitions) + 16 : 0;
+    }
+    /* A chunk abandons at most the size of the allocation that did not
+     * fit, so twice the need is always enough. */
+    rp = mem_pool_new(16384, 2 * need + 32768);
+    if (!nodes || !rp)
         goto oom;
     nodes[0] = b->cfg->node_id;
     br.NodeId = b->cfg->node_id;
@@ -50,7 +69,7 @@ static void metadata_answer(brk_rq_t *rq)
     r.ClusterId.len = (int32_t)strlen(b->cluster_id);
     r.ControllerId = b->cfg->node_id;
     r.n_Topics = n;
-    r.Topics = mem_pool_calloc(rq->pool, (size_t)n + 1, sizeof(*r.Topics));
+    r.Topics = mem_pool_calloc(rp, (size_t)n + 1, sizeof(*r.Topics));
     if (!r.Topics)
         goto oom;
     for (int32_t i = 0; i < n; i++) {
@@ -73,8 +92,8 @@ static void metadata_answer(brk_rq_t *rq)
         }
         mt->IsInternal = brk_topic_is_internal(t->name, t->name_len);
         mt->n_Partitions = t->nparts;
-        mt->Partitions = mem_pool_calloc(rq->pool, (size_t)t->nparts,
-                                         sizeof(*mt->Partitions));
+        mt->Partitions =
+            mem_pool_calloc(rp, (size_t)t->nparts, sizeof(*mt->Partitions));
         if (!mt->Partitions)
             goto oom;
         for (int32_t p = 0; p < t->nparts; p++) {
@@ -88,11 +107,15 @@ static void metadata_answer(brk_rq_t *rq)
             mp->OfflineReplicas = nodes;
         }
     }
+    for (int32_t i = 0; i < r.n_Topics; i++)
+        brk_rq_error(rq, r.Topics[i].ErrorCode);
     brk_resp_begin(rq);
     kp_MetadataResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
+    mem_pool_free(rp);
     brk_rq_finish(rq);
     return;
 oom:
+    mem_pool_free(rp);
     brk_rq_bad(rq, "out of memory");
 }
 
@@ -104,6 +127,18 @@ static void metadata_created(brk_rq_t *rq, brk_ctl_req_t *ctl)
     brk_topics_unref(rq->snap);
     rq->snap = brk_topics_ref(rq->sh->topics);
     metadata_answer(rq);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    const kp_str_t *x = a, *y = b;
+    int32_t xl = x->len < 0 ? 0 : x->len, yl = y->len < 0 ? 0 : y->len;
+    int c =
+        memcmp(x->p ? x->p : "", y->p ? y->p : "", (size_t)(xl < yl ? xl : yl));
+    if (c)
+        return c;
+    return xl != yl ? (xl < yl ? -1 : 1)
+                    : (x->len > y->len) - (x->len < y->len);
 }
 
 void brk_handle_Metadata(brk_rq_t *rq)
@@ -118,6 +153,17 @@ void brk_handle_Metadata(brk_rq_t *rq)
         return;
     }
     rq->msg = c;
+    /* Kafka treats the names as a set. Answering each copy would let a
+     * small request naming a big topic many times ask for a huge answer. */
+    if (c->m.n_Topics > 1) {
+        int32_t u = 1;
+        qsort(c->m.Topics, (size_t)c->m.n_Topics, sizeof(*c->m.Topics),
+              cmp_name);
+        for (int32_t i = 1; i < c->m.n_Topics; i++)
+            if (cmp_name(&c->m.Topics[i], &c->m.Topics[u - 1]) != 0)
+                c->m.Topics[u++] = c->m.Topics[i];
+        c->m.n_Topics = u;
+    }
     if (c->m.n_Topics > 0 && c->m.AllowAutoTopicCreation &&
         b->cfg->auto_create_topics_enable) {
         c->ctl.topics = mem_pool_calloc(rq->pool, (size_t)c->m.n_Topics,
@@ -196,6 +242,9 @@ static void list_done(brk_rq_t *rq)
             }
         }
     }
+    for (int32_t i = 0; i < r.n_Topics; i++)
+        for (int32_t j = 0; j < r.Topics[i].n_Partitions; j++)
+            brk_rq_error(rq, r.Topics[i].Partitions[j].ErrorCode);
     brk_resp_begin(rq);
     kp_ListOffsetsResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
     brk_rq_finish(rq);
@@ -248,6 +297,99 @@ void brk_handle_ListOffsets(brk_rq_t *rq)
         list_done(rq);
 }
 
+/* ================= DeleteRecords ================= */
+
+/* Each partition goes to its owner shard (brk_part.c), which moves the log
+ * start offset and answers once that is durable. Kafka refuses the
+ * internal topic: its records are the group coordinator's state. */
+static void delete_records_done(brk_rq_t *rq)
+{
+    kp_DeleteRecordsRequest_t *m = rq->msg;
+    kp_DeleteRecordsResponse_t r = {0};
+    int k = 0;
+    r.n_Topics = m->n_Topics;
+    r.Topics =
+        mem_pool_calloc(rq->pool, (size_t)m->n_Topics + 1, sizeof(*r.Topics));
+    if (!r.Topics)
+        goto oom;
+    for (int32_t i = 0; i < m->n_Topics; i++) {
+        kp_DeleteRecordsTopicResult_t *tr = &r.Topics[i];
+        kp_str_t name = m->Topics[i].Name;
+        bool internal = brk_topic_is_internal(name.p, (size_t)name.len);
+        tr->Name = name;
+        tr->n_Partitions = m->Topics[i].n_Partitions;
+        tr->Partitions = mem_pool_calloc(rq->pool, (size_t)tr->n_Partitions + 1,
+                                         sizeof(*tr->Partitions));
+        if (!tr->Partitions)
+            goto oom;
+        for (int32_t j = 0; j < tr->n_Partitions; j++, k++) {
+            kp_DeleteRecordsPartitionResult_t *pr = &tr->Partitions[j];
+            brk_pop_t *op = rq->ops[k];
+            pr->PartitionIndex = m->Topics[i].Partitions[j].PartitionIndex;
+            pr->LowWatermark = -1;
+            if (internal)
+                pr->ErrorCode = KP_ERR_INVALID_TOPIC_EXCEPTION;
+            else if (!op)
+                pr->ErrorCode = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (!(pr->ErrorCode = op->err))
+                pr->LowWatermark = op->log_start;
+            brk_rq_error(rq, pr->ErrorCode);
+        }
+    }
+    brk_resp_begin(rq);
+    kp_DeleteRecordsResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
+    brk_rq_finish(rq);
+    return;
+oom:
+    brk_rq_bad(rq, "out of memory");
+}
+
+void brk_handle_DeleteRecords(brk_rq_t *rq)
+{
+    kp_DeleteRecordsRequest_t *m = mem_pool_calloc(rq->pool, 1, sizeof(*m));
+    int total = 0, k = 0;
+    if (!m || kp_DeleteRecordsRequest_decode(&rq->body, rq->hdr.ApiVersion,
+                                             rq->pool, m) != 0) {
+        brk_rq_bad(rq, "body");
+        return;
+    }
+    rq->msg = m;
+    rq->on_done = delete_records_done;
+    for (int32_t i = 0; i < m->n_Topics; i++)
+        total += m->Topics[i].n_Partitions;
+    rq->ops = mem_pool_calloc(rq->pool, (size_t)total + 1, sizeof(*rq->ops));
+    if (!rq->ops) {
+        brk_rq_bad(rq, "too large");
+        return;
+    }
+    rq->nops = total;
+    rq->pending = 1;
+    for (int32_t i = 0; i < m->n_Topics; i++) {
+        kp_DeleteRecordsTopic_t *dt = &m->Topics[i];
+        const brk_topic_t *t =
+            brk_topics_find(rq->snap, dt->Name.p, (size_t)dt->Name.len);
+        if (t && brk_topic_is_internal(t->name, t->name_len))
+            t = NULL;
+        for (int32_t j = 0; j < dt->n_Partitions; j++, k++) {
+            kp_DeleteRecordsPartition_t *dp = &dt->Partitions[j];
+            brk_pop_t *op;
+            if (!t || dp->PartitionIndex < 0 || dp->PartitionIndex >= t->nparts)
+                continue;
+            op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
+            if (!op)
+                continue;
+            op->kind = BRK_POP_DELETE_RECORDS;
+            op->topic = t;
+            op->partition = dp->PartitionIndex;
+            op->offset = dp->Offset;
+            rq->ops[k] = op;
+            brk_pop_send(rq, op);
+        }
+    }
+    if (--rq->pending == 0)
+        delete_records_done(rq);
+}
+
 /* ================= CreateTopics ================= */
 
 struct ct_ctx {
@@ -275,6 +417,8 @@ static void create_done(brk_rq_t *rq, brk_ctl_req_t *ctl)
             r.Topics[i].ErrorMessage.len = (int32_t)strlen(nt->errmsg);
         }
     }
+    for (int32_t i = 0; i < r.n_Topics; i++)
+        brk_rq_error(rq, r.Topics[i].ErrorCode);
     brk_resp_begin(rq);
     kp_CreateTopicsResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
     brk_rq_finish(rq);
@@ -373,6 +517,8 @@ static void delete_done(brk_rq_t *rq, brk_ctl_req_t *ctl)
         r.Responses[i].Name.len = (int32_t)ctl->topics[i].name_len;
         r.Responses[i].ErrorCode = ctl->topics[i].err;
     }
+    for (int32_t i = 0; i < r.n_Responses; i++)
+        brk_rq_error(rq, r.Responses[i].ErrorCode);
     brk_resp_begin(rq);
     kp_DeleteTopicsResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &r);
     brk_rq_finish(rq);

@@ -24,6 +24,7 @@ static const brk_api_t apis[] = {
     {KP_API_Produce, 0, 7, brk_handle_Produce},
     {KP_API_Fetch, 4, 11, brk_handle_Fetch},
     {KP_API_ListOffsets, 0, 3, brk_handle_ListOffsets},
+    {KP_API_DeleteRecords, 0, 2, brk_handle_DeleteRecords},
     {KP_API_Metadata, 0, 7, brk_handle_Metadata},
     {KP_API_ApiVersions, 0, 3, brk_handle_ApiVersions},
     {KP_API_CreateTopics, 0, 4, brk_handle_CreateTopics},

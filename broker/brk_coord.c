@@ -1675,6 +1675,9 @@ typedef struct commit_ctx {
 static void commit_answer(brk_shard_t *cur, brk_rq_t *rq)
 {
     commit_ctx_t *c = rq->msg;
+    for (int32_t i = 0; i < c->r.n_Topics; i++)
+        for (int32_t j = 0; j < c->r.Topics[i].n_Partitions; j++)
+            brk_rq_error(rq, c->r.Topics[i].Partitions[j].ErrorCode);
     brk_resp_begin(rq);
     kp_OffsetCommitResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &c->r);
     reply(cur, rq);
@@ -1864,6 +1867,10 @@ static kp_str_t pool_str(mem_pool_t *pool, const char *p, int32_t len,
 static void ofetch_answer(brk_shard_t *cur, brk_rq_t *rq)
 {
     fetch_ctx_t *c = rq->msg;
+    brk_rq_error(rq, c->r.ErrorCode);
+    for (int32_t i = 0; i < c->r.n_Topics; i++)
+        for (int32_t j = 0; j < c->r.Topics[i].n_Partitions; j++)
+            brk_rq_error(rq, c->r.Topics[i].Partitions[j].ErrorCode);
     brk_resp_begin(rq);
     kp_OffsetFetchResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &c->r);
     reply(cur, rq);
@@ -2005,6 +2012,9 @@ static void odel_answer(brk_shard_t *cur, brk_rq_t *rq)
     odel_ctx_t *c = rq->msg;
     if (c->r.ErrorCode != KP_ERR_NONE)
         c->r.n_Topics = 0; /* Kafka: no topics with a group error */
+    for (int32_t i = 0; i < c->r.n_Topics; i++)
+        for (int32_t j = 0; j < c->r.Topics[i].n_Partitions; j++)
+            brk_rq_error(rq, c->r.Topics[i].Partitions[j].ErrorCode);
     brk_resp_begin(rq);
     kp_OffsetDeleteResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &c->r);
     reply(cur, rq);
@@ -2287,6 +2297,8 @@ static void desc_visit(brk_coord_t *co, brk_rq_t *rq)
 static void desc_finish(brk_shard_t *cur, brk_rq_t *rq)
 {
     desc_ctx_t *c = rq->msg;
+    for (int32_t i = 0; i < c->r.n_Groups; i++)
+        brk_rq_error(rq, c->r.Groups[i].ErrorCode);
     brk_resp_begin(rq);
     kp_DescribeGroupsResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &c->r);
     reply(cur, rq);
@@ -2489,6 +2501,8 @@ static void gdel_visit(brk_coord_t *co, brk_rq_t *rq)
 static void gdel_finish(brk_shard_t *cur, brk_rq_t *rq)
 {
     gdel_ctx_t *c = rq->msg;
+    for (int32_t i = 0; i < c->r.n_Results; i++)
+        brk_rq_error(rq, c->r.Results[i].ErrorCode);
     brk_resp_begin(rq);
     kp_DeleteGroupsResponse_encode(&rq->req->resp, rq->hdr.ApiVersion, &c->r);
     reply(cur, rq);

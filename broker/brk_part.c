@@ -31,6 +31,7 @@
 #include "broker/brk_pid.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -295,7 +296,8 @@ struct sync_job {
     brk_part_t *p;
     log_sync_t *s;
     int rc;
-    uint64_t ns; /* how long log_sync_run took */
+    uint64_t ns;  /* how long log_sync_run took */
+    uint64_t seq; /* p->sync_seq when prepared */
 };
 
 static void start_sync(brk_shard_t *sh, brk_part_t *p);
@@ -329,7 +331,8 @@ static void sync_after(uv_work_t *w, int status)
     p->syncing = false;
     /* Answer every op whose records are now on stable storage. */
     while ((op = *pp)) {
-        if (failed || op->last_offset < durable) {
+        if (failed || (op->sync_seq ? op->sync_seq <= j->seq
+                                    : op->last_offset < durable)) {
             *pp = op->next;
             if (failed)
                 op->err = KP_ERR_KAFKA_STORAGE_ERROR;
@@ -376,6 +379,7 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p)
     j->sh = sh;
     j->p = p;
     j->s = s;
+    j->seq = ++p->sync_seq;
     j->work.data = j;
     p->syncing = true;
     sh->syncs_running++;
@@ -730,6 +734,43 @@ static void exec_list(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
     brk_pop_reply(sh, op);
 }
 
+/* DeleteRecords: moves the log start offset, deleting the segments wholly
+ * below it, and answers once the checkpoint holding the new start offset
+ * is on stable storage, so that a crash cannot bring the records back. */
+static void exec_delete_records(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+{
+    int64_t end = log_end_offset(p->log);
+    int64_t to = op->offset == -1 ? end : op->offset;
+    int rc;
+
+    op->log_start = log_start_offset(p->log);
+    if (to < 0 || to > end) {
+        op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
+        brk_pop_reply(sh, op);
+        return;
+    }
+    rc = log_delete_records(p->log, to);
+    if (rc < 0) {
+        op->err = rc == -ERANGE ? KP_ERR_OFFSET_OUT_OF_RANGE
+                                : KP_ERR_KAFKA_STORAGE_ERROR;
+        brk_pop_reply(sh, op);
+        return;
+    }
+    op->log_start = log_start_offset(p->log);
+    if (op->log_start > op->offset && op->offset >= 0)
+        st_info("%s: log start offset now %" PRId64 " (DeleteRecords)", p->dir,
+                op->log_start);
+    /* The sync after the running one (if any) writes the checkpoint. */
+    op->sync_seq = p->sync_seq + 1;
+    op->next = NULL;
+    if (p->sync_tail)
+        p->sync_tail->next = op;
+    else
+        p->sync_head = op;
+    p->sync_tail = op;
+    start_sync(sh, p);
+}
+
 static void exec_watch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
 {
     brk_wait_t *w = op->wait;
@@ -788,6 +829,9 @@ void brk_parts_exec(brk_shard_t *sh, brk_pop_t *op)
         break;
     case BRK_POP_LIST_OFFSETS:
         exec_list(sh, p, op);
+        break;
+    case BRK_POP_DELETE_RECORDS:
+        exec_delete_records(sh, p, op);
         break;
     case BRK_POP_WATCH:
         break;

@@ -889,6 +889,42 @@ typedef struct kp_CreatePartitionsResponse {
     kp_CreatePartitionsTopicResult_t *Results;
 } kp_CreatePartitionsResponse_t;
 
+/* ================= DeleteRecords (21), v0-2 (v2 flexible) ================= */
+typedef struct kp_DeleteRecordsPartition {
+    int32_t PartitionIndex;
+    int64_t Offset; /* records before it go; -1: the high watermark */
+} kp_DeleteRecordsPartition_t;
+
+typedef struct kp_DeleteRecordsTopic {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_DeleteRecordsPartition_t *Partitions;
+} kp_DeleteRecordsTopic_t;
+
+typedef struct kp_DeleteRecordsRequest {
+    int32_t n_Topics;
+    kp_DeleteRecordsTopic_t *Topics;
+    int32_t TimeoutMs;
+} kp_DeleteRecordsRequest_t;
+
+typedef struct kp_DeleteRecordsPartitionResult {
+    int32_t PartitionIndex;
+    int64_t LowWatermark; /* the log start offset after the deletion */
+    kp_err_t ErrorCode;
+} kp_DeleteRecordsPartitionResult_t;
+
+typedef struct kp_DeleteRecordsTopicResult {
+    kp_str_t Name;
+    int32_t n_Partitions;
+    kp_DeleteRecordsPartitionResult_t *Partitions;
+} kp_DeleteRecordsTopicResult_t;
+
+typedef struct kp_DeleteRecordsResponse {
+    int32_t ThrottleTimeMs;
+    int32_t n_Topics;
+    kp_DeleteRecordsTopicResult_t *Topics;
+} kp_DeleteRecordsResponse_t;
+
 /* ================= DescribeCluster (60), v0 (flexible) ================= */
 typedef struct kp_DescribeClusterRequest {
     bool IncludeClusterAuthorizedOperations;
@@ -986,5 +1022,6 @@ KP_MSG_DECLARE(IncrementalAlterConfigs)
 KP_MSG_DECLARE(CreatePartitions)
 KP_MSG_DECLARE(DescribeCluster)
 KP_MSG_DECLARE(DescribeLogDirs)
+KP_MSG_DECLARE(DeleteRecords)
 
 #endif

@@ -1,7 +1,8 @@
 /* The admin calls operators' tools make (kafka-ui, AKHQ, kafka-configs.sh,
  * AdminClient): DescribeConfigs (key 32) v0-3, AlterConfigs (33) v0-1,
  * IncrementalAlterConfigs (44) v0-1, CreatePartitions (37) v0-1,
- * DescribeCluster (60) v0 and DescribeLogDirs (35) v0-1.
+ * DescribeCluster (60) v0, DescribeLogDirs (35) v0-1 and DeleteRecords (21)
+ * v0-2.
  *
  * Grouped because they are small and share a shape (a list of resources
  * in, one result per resource out). Within these ranges only two versions
@@ -11,7 +12,8 @@
  * (and drops IsDefault), v2 changes nothing on the wire, v3 adds
  * IncludeDocumentation, ConfigType and Documentation; AlterConfigs v1,
  * CreatePartitions v1 and DescribeLogDirs v1 are their v0 with other
- * throttling. AlterConfigs and IncrementalAlterConfigs share their structs
+ * throttling; DeleteRecords v1 is v0 with other throttling and v2 its
+ * flexible form. AlterConfigs and IncrementalAlterConfigs share their structs
  * (kp_msg.h): the legacy form simply has no ConfigOperation. As in every
  * codec file, tagged-field sections are read wherever a flexible version
  * would carry them, so the code stays right when a range grows. */
@@ -33,6 +35,8 @@
 #define DCL_MAX_V 0
 #define DLD_MIN_V 0
 #define DLD_MAX_V 1
+#define DR_MIN_V 0
+#define DR_MAX_V 2
 
 #define NULLSTR ((kp_str_t){NULL, -1})
 
@@ -679,6 +683,118 @@ void kp_DescribeLogDirsResponse_encode(kp_wr_t *w, int version,
                 kp_wr_bool(w, p->IsFutureKey);
                 kp_wr_tags_empty(w, flex);
             }
+            kp_wr_tags_empty(w, flex);
+        }
+        kp_wr_tags_empty(w, flex);
+    }
+    kp_wr_tags_empty(w, flex);
+}
+
+/* ---- DeleteRecords ---- */
+
+int kp_DeleteRecordsRequest_decode(kp_rd_t *rd, int version, mem_pool_t *pool,
+                                   kp_DeleteRecordsRequest_t *out)
+{
+    bool flex = kp_api_is_flex(KP_API_DeleteRecords, version);
+    size_t tmin = KP__STR_MIN(flex) + KP__ARR_MIN(flex) + KP__TAGS_MIN(flex);
+    size_t pmin = 4 + 8 + KP__TAGS_MIN(flex);
+    int32_t i, j;
+
+    memset(out, 0, sizeof(*out));
+    if (kp__version_ok(rd, version, DR_MIN_V, DR_MAX_V))
+        return KP_EINVAL;
+    out->n_Topics = kp_rd_array(rd, flex, false, tmin);
+    out->Topics = kp__alloc(rd, pool, out->n_Topics, sizeof(*out->Topics));
+    for (i = 0; i < out->n_Topics && !rd->err; i++) {
+        kp_DeleteRecordsTopic_t *t = &out->Topics[i];
+        t->Name = kp_rd_str(rd, flex);
+        t->n_Partitions = kp_rd_array(rd, flex, false, pmin);
+        t->Partitions =
+            kp__alloc(rd, pool, t->n_Partitions, sizeof(*t->Partitions));
+        for (j = 0; j < t->n_Partitions && !rd->err; j++) {
+            t->Partitions[j].PartitionIndex = kp_rd_i32(rd);
+            t->Partitions[j].Offset = kp_rd_i64(rd);
+            kp_rd_tags(rd, flex);
+        }
+        kp_rd_tags(rd, flex);
+    }
+    out->TimeoutMs = kp_rd_i32(rd);
+    kp_rd_tags(rd, flex);
+    return rd->err;
+}
+
+void kp_DeleteRecordsRequest_encode(kp_wr_t *w, int version,
+                                    const kp_DeleteRecordsRequest_t *m)
+{
+    bool flex = kp_api_is_flex(KP_API_DeleteRecords, version);
+    int32_t i, j;
+
+    st_assert(version >= DR_MIN_V && version <= DR_MAX_V);
+    kp_wr_array(w, flex, m->n_Topics);
+    for (i = 0; i < m->n_Topics; i++) {
+        const kp_DeleteRecordsTopic_t *t = &m->Topics[i];
+        kp_wr_kstr(w, flex, t->Name);
+        kp_wr_array(w, flex, t->n_Partitions);
+        for (j = 0; j < t->n_Partitions; j++) {
+            kp_wr_i32(w, t->Partitions[j].PartitionIndex);
+            kp_wr_i64(w, t->Partitions[j].Offset);
+            kp_wr_tags_empty(w, flex);
+        }
+        kp_wr_tags_empty(w, flex);
+    }
+    kp_wr_i32(w, m->TimeoutMs);
+    kp_wr_tags_empty(w, flex);
+}
+
+int kp_DeleteRecordsResponse_decode(kp_rd_t *rd, int version, mem_pool_t *pool,
+                                    kp_DeleteRecordsResponse_t *out)
+{
+    bool flex = kp_api_is_flex(KP_API_DeleteRecords, version);
+    size_t tmin = KP__STR_MIN(flex) + KP__ARR_MIN(flex) + KP__TAGS_MIN(flex);
+    size_t pmin = 4 + 8 + 2 + KP__TAGS_MIN(flex);
+    int32_t i, j;
+
+    memset(out, 0, sizeof(*out));
+    if (kp__version_ok(rd, version, DR_MIN_V, DR_MAX_V))
+        return KP_EINVAL;
+    out->ThrottleTimeMs = kp_rd_i32(rd);
+    out->n_Topics = kp_rd_array(rd, flex, false, tmin);
+    out->Topics = kp__alloc(rd, pool, out->n_Topics, sizeof(*out->Topics));
+    for (i = 0; i < out->n_Topics && !rd->err; i++) {
+        kp_DeleteRecordsTopicResult_t *t = &out->Topics[i];
+        t->Name = kp_rd_str(rd, flex);
+        t->n_Partitions = kp_rd_array(rd, flex, false, pmin);
+        t->Partitions =
+            kp__alloc(rd, pool, t->n_Partitions, sizeof(*t->Partitions));
+        for (j = 0; j < t->n_Partitions && !rd->err; j++) {
+            t->Partitions[j].PartitionIndex = kp_rd_i32(rd);
+            t->Partitions[j].LowWatermark = kp_rd_i64(rd);
+            t->Partitions[j].ErrorCode = kp_rd_i16(rd);
+            kp_rd_tags(rd, flex);
+        }
+        kp_rd_tags(rd, flex);
+    }
+    kp_rd_tags(rd, flex);
+    return rd->err;
+}
+
+void kp_DeleteRecordsResponse_encode(kp_wr_t *w, int version,
+                                     const kp_DeleteRecordsResponse_t *m)
+{
+    bool flex = kp_api_is_flex(KP_API_DeleteRecords, version);
+    int32_t i, j;
+
+    st_assert(version >= DR_MIN_V && version <= DR_MAX_V);
+    kp_wr_i32(w, m->ThrottleTimeMs);
+    kp_wr_array(w, flex, m->n_Topics);
+    for (i = 0; i < m->n_Topics; i++) {
+        const kp_DeleteRecordsTopicResult_t *t = &m->Topics[i];
+        kp_wr_kstr(w, flex, t->Name);
+        kp_wr_array(w, flex, t->n_Partitions);
+        for (j = 0; j < t->n_Partitions; j++) {
+            kp_wr_i32(w, t->Partitions[j].PartitionIndex);
+            kp_wr_i64(w, t->Partitions[j].LowWatermark);
+            kp_wr_i16(w, t->Partitions[j].ErrorCode);
             kp_wr_tags_empty(w, flex);
         }
         kp_wr_tags_empty(w, flex);

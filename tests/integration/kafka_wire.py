@@ -51,10 +51,11 @@ LIST_OFFSETS = 2
 METADATA = 3
 API_VERSIONS = 18
 CREATE_TOPICS = 19
+DELETE_RECORDS = 21
 
 # First flexible version of each API we encode.
 FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9,
-                 API_VERSIONS: 3}
+                 API_VERSIONS: 3, DELETE_RECORDS: 2}
 
 # Versions this codec can encode and decode (inclusive). Fetch stops at 12
 # (13+ addresses topics by id), Metadata at 9 (10+ adds topic ids).
@@ -464,6 +465,38 @@ def req_fetch(version, parts, max_wait_ms=0, min_bytes=1,
     return w.getvalue()
 
 
+def req_delete_records(version, parts, timeout_ms=10000):
+    """parts: list of (topic, partition, offset)."""
+    w = Writer(is_flexible(DELETE_RECORDS, version))
+    by_topic = {}
+    for topic, part, off in parts:
+        by_topic.setdefault(topic, []).append((part, off))
+    w.array_len(len(by_topic))
+    for topic, plist in by_topic.items():
+        w.string(topic).array_len(len(plist))
+        for part, off in plist:
+            w.i32(part).i64(off).tags()
+        w.tags()
+    w.i32(timeout_ms).tags()
+    return w.getvalue()
+
+
+def parse_delete_records(r, version):
+    """Returns {(topic, partition): (error, low_watermark)}."""
+    r.flex = is_flexible(DELETE_RECORDS, version)
+    r.i32()
+    out = {}
+    for _ in range(r.array_len()):
+        topic = r.string()
+        for _ in range(r.array_len()):
+            part, low, err = r.i32(), r.i64(), r.i16()
+            r.tags()
+            out[(topic, part)] = (err, low)
+        r.tags()
+    r.tags()
+    return out
+
+
 def req_list_offsets(version, parts):
     """parts: list of (topic, partition, timestamp)."""
     w = Writer(is_flexible(LIST_OFFSETS, version))
@@ -542,7 +575,9 @@ def parse_metadata(r, version):
             r.i32()
         r.tags()
         return t
-    for t in r.array(topic) or []:
+    topics = r.array(topic) or []
+    out["topic_count"] = len(topics)
+    for t in topics:
         out["topics"][t["name"]] = t
     if 8 <= version <= 10:
         r.i32()

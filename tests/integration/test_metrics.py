@@ -231,6 +231,37 @@ def test_request_errors_are_counted_by_code(mbroker):
     assert hb, s["strata_requests_total"]
 
 
+def test_entity_errors_are_counted_by_code(mbroker):
+    """APIs whose errors sit in per-topic, per-partition or per-group
+    entries (no top-level ErrorCode) count the first one."""
+    topic = unique_topic("err2")
+    create_topic(mbroker.bootstrap, topic)
+    missing = unique_topic("missing")
+    with kw.Conn(mbroker.addr) as c:
+        c.request(kw.METADATA, 4, kw.req_metadata(4, [missing], False))
+        c.request(kw.LIST_OFFSETS, 1,
+                  kw.req_list_offsets(1, [(topic, 9, kw.LATEST)]))
+        c.request(kw.DELETE_RECORDS, 0,
+                  kw.req_delete_records(0, [(topic, 0, 5)]))
+        # DeleteTopics v1 of a topic that does not exist
+        w = kw.Writer()
+        w.array_len(1).string(missing).i32(5000)
+        c.request(20, 1, w.getvalue())
+        # DeleteGroups v0 of a group nobody created
+        w = kw.Writer()
+        w.array_len(1).string(unique_topic("nogroup"))
+        c.request(42, 0, w.getvalue())
+    s = parse_metrics(scrape(mbroker))
+    for api, err in (("Metadata", "UNKNOWN_TOPIC_OR_PARTITION"),
+                     ("ListOffsets", "UNKNOWN_TOPIC_OR_PARTITION"),
+                     ("DeleteRecords", "OFFSET_OUT_OF_RANGE"),
+                     ("DeleteTopics", "UNKNOWN_TOPIC_OR_PARTITION"),
+                     ("DeleteGroups", "GROUP_ID_NOT_FOUND")):
+        assert value(s, "strata_requests_total", api=api, error=err) >= 1, \
+            (api, err, [lab for lab, _ in s["strata_requests_total"]
+                        if lab["api"] == api])
+
+
 def test_malformed_request_counted_as_invalid(mbroker):
     with kw.Conn(mbroker.addr) as c:
         # Metadata v1 whose topic array claims more than the frame holds

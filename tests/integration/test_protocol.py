@@ -614,3 +614,25 @@ def test_metadata_respects_allow_auto_create_false(broker1):
             time.sleep(0.1)
             md = c.metadata([name])
         assert md["topics"][name]["partitions"]
+
+
+def test_metadata_of_many_partitions(start_broker):
+    """The answer for all topics grows with the broker, not the request:
+    a tiny request must still get the whole answer (it once closed the
+    connection past ~1,500 partitions), and naming one big topic many
+    times is answered once, as Kafka treats the names as a set."""
+    b = start_broker({"num.shards": 2})
+    big = create_topic(b.bootstrap, unique_topic("many"), 3000)
+    small = create_topic(b.bootstrap, unique_topic("few"), 2)
+    with kw.Client(b.addr, timeout=30) as c:
+        md = c.metadata(None)
+        assert md["topics"][big]["error"] == 0
+        assert sorted(p["index"] for p in md["topics"][big]["partitions"]) \
+            == list(range(3000))
+        assert len(md["topics"][small]["partitions"]) == 2
+        md = c.metadata([big] * 5000 + [small, "no-such-topic"] * 3)
+        assert md["topic_count"] == 3
+        assert len(md["topics"][big]["partitions"]) == 3000
+        assert md["topics"]["no-such-topic"]["error"] == \
+            kw.UNKNOWN_TOPIC_OR_PARTITION
+    assert_serving(b, big)

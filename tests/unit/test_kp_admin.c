@@ -156,8 +156,9 @@ static void test_roundtrip_all(void **state)
         }
     }
     /* DescribeConfigs 4, AlterConfigs 2, IncrementalAlterConfigs 2,
-     * CreatePartitions 2, DescribeCluster 1, DescribeLogDirs 2. */
-    assert_int_equal(count, 13);
+     * CreatePartitions 2, DescribeCluster 1, DescribeLogDirs 2,
+     * DeleteRecords 3. */
+    assert_int_equal(count, 16);
 }
 
 static void test_versions_refused(void **state)
@@ -250,6 +251,8 @@ static void test_flexible_versions(void **state)
     assert_true(kp_api_is_flex(KP_API_DescribeCluster, 0));
     assert_false(kp_api_is_flex(KP_API_DescribeLogDirs, 1));
     assert_true(kp_api_is_flex(KP_API_DescribeLogDirs, 2));
+    assert_false(kp_api_is_flex(KP_API_DeleteRecords, 1));
+    assert_true(kp_api_is_flex(KP_API_DeleteRecords, 2));
 }
 
 /* ================= golden requests, decoded ================= */
@@ -727,6 +730,59 @@ static void test_golden_createpartitions_resp(void **state)
     mem_free(b);
 }
 
+static void test_golden_deleterecords(void **state)
+{
+    /* v1 request: one topic "t", partitions 0 @ 5 and 1 @ -1 (the high
+     * watermark), 3000 ms; and the same in v2's compact form. */
+    static const uint8_t v1[] = {
+        0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 't',  0x00, 0x00, 0x00,
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x0b, 0xb8,
+    };
+    static const uint8_t v2[] = {
+        0x02, 0x02, 't',  0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x0b, 0xb8, 0x00,
+    };
+    kp_DeleteRecordsPartitionResult_t pr[] = {
+        {0, 5, 0}, {1, -1, KP_ERR_NOT_LEADER_OR_FOLLOWER}};
+    kp_DeleteRecordsTopicResult_t tr = {KPS_S("t"), 2, pr};
+    kp_DeleteRecordsResponse_t r = {7, 1, &tr};
+    static const uint8_t r1[] = {
+        0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 't',
+        0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x06,
+    };
+    const uint8_t *in[] = {v1, v2};
+    size_t len[] = {sizeof(v1), sizeof(v2)};
+    uint8_t *b;
+    size_t n;
+    (void)state;
+
+    for (int i = 0; i < 2; i++) {
+        struct golden g;
+        kp_DeleteRecordsRequest_t m;
+        assert_int_equal(golden_decode(&g, kps_DeleteRecords_req_dec, i + 1,
+                                       in[i], len[i], &m),
+                         0);
+        assert_int_equal(kp_rd_left(&g.rd), 0);
+        assert_int_equal(m.n_Topics, 1);
+        assert_str(m.Topics[0].Name, "t");
+        assert_int_equal(m.Topics[0].n_Partitions, 2);
+        assert_int_equal(m.Topics[0].Partitions[0].PartitionIndex, 0);
+        assert_int_equal(m.Topics[0].Partitions[0].Offset, 5);
+        assert_int_equal(m.Topics[0].Partitions[1].PartitionIndex, 1);
+        assert_int_equal(m.Topics[0].Partitions[1].Offset, -1);
+        assert_int_equal(m.TimeoutMs, 3000);
+        golden_done(&g);
+    }
+    encode_flat(kps_DeleteRecords_resp_enc, 1, &r, &b, &n);
+    assert_bytes(b, n, r1, sizeof(r1));
+    mem_free(b);
+}
+
 static void test_golden_alter_resp(void **state)
 {
     kp_AlterConfigsResourceResponse_t r = {KP_ERR_INVALID_CONFIG, KPS_S("x"),
@@ -828,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_golden_describelogdirs_resp),
         cmocka_unit_test(test_golden_createpartitions_resp),
         cmocka_unit_test(test_golden_alter_resp),
+        cmocka_unit_test(test_golden_deleterecords),
         cmocka_unit_test(test_counts_refused_before_alloc),
         cmocka_unit_test(test_nulls_refused),
     };

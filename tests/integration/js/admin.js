@@ -1,7 +1,8 @@
 // kafkajs admin calls against the broker, for test_admin.py: describe a
 // topic's configs (DescribeConfigs v2), alter them (AlterConfigs v1),
-// describe them again, grow the topic (CreatePartitions v1), and read the
-// cluster (Metadata). Prints one JSON line with what it saw.
+// describe them again, grow the topic (CreatePartitions v1), read the
+// cluster (Metadata), and delete the first records of partition 0
+// (DeleteRecords), also past its end. Prints one JSON line with what it saw.
 //
 // Usage: node admin.js BOOTSTRAP TOPIC (the topic exists, 1 partition)
 'use strict';
@@ -83,8 +84,33 @@ async function main() {
             partitionsError = errorType(e);
         }
         const cluster = await admin.describeCluster();
+        const producer = kafka.producer();
+        await producer.connect();
+        await producer.send({
+            topic,
+            messages: Array.from({ length: 10 }, (_, i) => ({
+                partition: 0, value: `m${i}`,
+            })),
+        });
+        await producer.disconnect();
+        await admin.deleteTopicRecords({
+            topic, partitions: [{ partition: 0, offset: '4' }],
+        });
+        const offsets = await admin.fetchTopicOffsets(topic);
+        const p0 = offsets.find((o) => o.partition === 0);
+        let deleteError = null;
+        try {
+            await admin.deleteTopicRecords({
+                topic, partitions: [{ partition: 0, offset: '11' }],
+            });
+        } catch (e) {
+            // kafkajs's retrier rethrows the per-partition error as a
+            // KafkaJSNonRetriableError keeping only its message
+            deleteError = e.message;
+        }
         console.log(JSON.stringify({
             before, after, alterError, partitionsError,
+            deleted: { low: p0.low, high: p0.high }, deleteError,
             partitions: md.topics[0].partitions.length,
             controller: cluster.controller,
             brokers: cluster.brokers.length,
