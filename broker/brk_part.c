@@ -326,7 +326,7 @@ static void sync_after(uv_work_t *w, int status)
      * counters have that one writer. */
     met_fsync_done(sh->met, j->ns, failed);
     sh->syncs_running--;
-    net_server_busy(sh->b->srv, -1);
+    net_server_busy(net_shard_server(sh->ns), -1);
     mem_free(j);
     p->syncing = false;
     /* Answer every op whose records are now on stable storage. */
@@ -383,7 +383,7 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p)
     j->work.data = j;
     p->syncing = true;
     sh->syncs_running++;
-    net_server_busy(sh->b->srv, 1);
+    net_server_busy(net_shard_server(sh->ns), 1);
     uv_queue_work(net_shard_loop(sh->ns), &j->work, sync_work, sync_after);
 }
 
@@ -418,7 +418,7 @@ static void snap_after(uv_work_t *w, int status)
         st_warn("%s: cannot write %s: %s", p->dir, BRK_PID_SNAPSHOT_NAME,
                 strerror(j->rc < 0 ? -j->rc : ECANCELED));
     sh->syncs_running--;
-    net_server_busy(sh->b->srv, -1);
+    net_server_busy(net_shard_server(sh->ns), -1);
     mem_free(j->buf);
     mem_free(j);
     p->pids->snapping = false;
@@ -458,7 +458,7 @@ static void start_snapshot(brk_shard_t *sh, brk_part_t *p)
     j->work.data = j;
     p->pids->snapping = true;
     sh->syncs_running++;
-    net_server_busy(sh->b->srv, 1);
+    net_server_busy(net_shard_server(sh->ns), 1);
     uv_queue_work(net_shard_loop(sh->ns), &j->work, snap_work, snap_after);
 }
 

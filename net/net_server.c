@@ -96,9 +96,15 @@ void net_shard_set_app(net_shard_t *s, void *app)
 {
     s->app = app;
 }
+/* stop_phase is written by the thread calling net_server_stop and read by
+ * the shard's: atomically, so the shard sees it without a data race. */
+static int stop_phase_of(const net_shard_t *s)
+{
+    return __atomic_load_n(&s->stop_phase, __ATOMIC_ACQUIRE);
+}
 bool net_shard_stopping(const net_shard_t *s)
 {
-    return s->stop_phase > 0;
+    return stop_phase_of(s) > 0;
 }
 const net_stats_t *net_shard_stats(const net_shard_t *s)
 {
@@ -249,7 +255,7 @@ static bool parse_frames(net_conn_t *c)
 static bool conn_can_read(const net_conn_t *c)
 {
     const net_config_t *cfg = &c->shard->srv->cfg;
-    return !c->closed && c->shard->stop_phase == 0 &&
+    return !c->closed && stop_phase_of(c->shard) == 0 &&
            c->inflight < cfg->max_inflight &&
            c->inflight_bytes <= cfg->max_frame;
 }
@@ -601,7 +607,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
     net_shard_t *s = h->data;
     net_server_t *srv = s->srv;
     (void)events;
-    if (status < 0 || s->stop_phase)
+    if (status < 0 || stop_phase_of(s))
         return;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -676,7 +682,7 @@ static void close_handle(uv_handle_t *h)
 static void shard_phase(net_shard_t *s)
 {
     net_server_t *srv = s->srv;
-    if (s->stop_phase >= 1 && s->done_phase < 1) {
+    if (stop_phase_of(s) >= 1 && s->done_phase < 1) {
         if (s->listening) {
             uv_poll_stop(&s->listen_poll);
             close_handle((uv_handle_t *)&s->listen_poll);
@@ -696,7 +702,7 @@ static void shard_phase(net_shard_t *s)
         s->done_phase = 1;
         atomic_fetch_add(&srv->phase_done[1], 1);
     }
-    if (s->stop_phase >= 2 && s->done_phase < 2) {
+    if (stop_phase_of(s) >= 2 && s->done_phase < 2) {
         net__drain(s);
         if (srv->cfg.cb.on_shard_stop)
             srv->cfg.cb.on_shard_stop(s);
@@ -712,7 +718,7 @@ static void on_async(uv_async_t *a)
 {
     net_shard_t *s = a->data;
     net__drain(s);
-    if (s->stop_phase != s->done_phase)
+    if (stop_phase_of(s) != s->done_phase)
         shard_phase(s);
 }
 
@@ -767,7 +773,7 @@ static void shard_main(void *arg)
         uv_timer_start(&s->idle_timer, on_idle_timer, every, every);
     }
     /* A stop may have been asked before the loop ran. */
-    if (s->stop_phase)
+    if (stop_phase_of(s))
         shard_phase(s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
 }
@@ -866,7 +872,7 @@ int net_server_start(const net_config_t *cfg, net_server_t **out)
     srv->port = cfg->port;
     for (i = 0; i < n; i++) {
         net_shard_t *s = mem_calloc(1, sizeof(*s));
-        int port;
+        int port = 0;
         if (!s) {
             rc = -ENOMEM;
             goto fail;
