@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -1007,6 +1008,11 @@ const brk_listener_t *brk_config_advertised(const brk_config_t *cfg)
 int brk_config_shards(const brk_config_t *cfg)
 {
     long n = cfg->num_shards;
+    cpu_set_t allowed;
+    /* The CPUs this process may use (a cpuset or CPUAffinity= may allow
+     * fewer than are online), else those online. */
+    if (n == 0 && sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+        n = CPU_COUNT(&allowed);
     if (n == 0)
         n = sysconf(_SC_NPROCESSORS_ONLN);
     return (int)(n < 1 ? 1 : n > 256 ? 256 : n);

@@ -18,10 +18,11 @@ mode=${1:-run}
 build_pkgs=(build-essential cmake pkg-config libuv1-dev liblz4-dev
     liburing-dev libnuma-dev libjemalloc-dev libcmocka-dev libzstd-dev
     libsnappy-dev zlib1g-dev libmicrohttpd-dev)
-# prometheus: for promtool, which checks the /metrics output (where systemd
-# runs, the package also starts a Prometheus server on :9090)
+# prometheus: for promtool, which checks the /metrics output and the alert
+# rules (where systemd runs, the package also starts a Prometheus server on
+# :9090); python3-yaml: test_deploy.py reads the rules and the dashboard
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-    clang libclang-rt-dev clang-format prometheus)
+    clang libclang-rt-dev clang-format prometheus python3-yaml)
 
 missing() {
     local p out=()

@@ -734,16 +734,28 @@ static void on_check(uv_check_t *h)
         net__flush_overflow(s);
 }
 
-static void pin_thread(int id)
+/* Pins the calling shard thread to the id-th CPU (round robin) of those
+ * the process may run on: a container's cpuset or systemd's CPUAffinity=
+ * may allow fewer, or other, CPUs than the machine has online. Returns
+ * the CPU, or -1 when pinning was not possible. */
+static int pin_thread(int id)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cpu_set_t set;
-    if (ncpu <= 0)
-        return;
+    cpu_set_t allowed, set;
+    int n, k, cpu;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 ||
+        (n = CPU_COUNT(&allowed)) == 0)
+        return -1;
+    k = id % n;
+    for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &allowed) && k-- == 0)
+            break;
     CPU_ZERO(&set);
-    CPU_SET(id % ncpu, &set);
-    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
-        st_warn("shard %d: could not pin to cpu %ld", id, id % ncpu);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+        st_warn("shard %d: could not pin to cpu %d", id, cpu);
+        return -1;
+    }
+    return cpu;
 }
 
 static void shard_main(void *arg)
@@ -755,8 +767,9 @@ static void shard_main(void *arg)
     snprintf(name, sizeof(name), "strata-shard%d", s->id);
     pthread_setname_np(pthread_self(), name);
     if (srv->cfg.pin) {
-        pin_thread(s->id);
-        mem_thread_bind(s->id % (int)sysconf(_SC_NPROCESSORS_ONLN));
+        int cpu = pin_thread(s->id);
+        /* unpinned: the arena still, NUMA node of where it runs now */
+        mem_thread_bind(cpu >= 0 ? cpu : sched_getcpu());
     } else {
         mem_thread_bind(-1);
     }

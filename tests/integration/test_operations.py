@@ -6,6 +6,7 @@ acks=all producers write to it, and shutdown with a long poll in flight.
 
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -15,7 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 import kafka_wire as kw
 from it_util import admin, base_conf, create_topic, unique_topic
-from strata_harness import Broker, find_binary
+from strata_harness import Broker, find_binary, free_port
 
 
 def run_cli(*args, timeout=10):
@@ -495,3 +496,24 @@ def test_sample_config_starts_the_broker_uncommented(tmp_path):
             ["broker1.example.com"]  # advertised.listeners from the file
     finally:
         b.close()
+
+
+def test_shards_and_pinning_follow_the_allowed_cpus(tmp_path):
+    """num.shards=0 (the default) means one shard per CPU the process may
+    use, not per CPU online: a container's cpuset or systemd's
+    CPUAffinity= may allow fewer. Pinning picks among the allowed ones,
+    so it does not fail (and warn) for a CPU outside them."""
+    taskset = shutil.which("taskset")
+    if not taskset or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs taskset and two CPUs")
+    last = max(os.sched_getaffinity(0))
+    port = free_port()
+    r = subprocess.run(
+        ["timeout", "-s", "TERM", "2", taskset, "-c", str(last),
+         find_binary(), "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % port,
+         "--set", "log.dirs=%s" % (tmp_path / "data"),
+         "--set", "metrics.listener=none", "--set", "cpu.pin=true"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20)
+    assert "1 shard(s)" in r.stderr, r.stderr
+    assert "could not pin" not in r.stderr, r.stderr
+    assert "clean shutdown" in r.stderr, r.stderr
