@@ -27,13 +27,21 @@
  *    24   4  CRC-32C of bytes 0..23
  *
  * A missing or damaged checkpoint means: start offset = first segment's
- * base, recovery point unknown (recovery checks every segment). */
+ * base, recovery point unknown (recovery checks every segment).
+ *
+ * Tiers: each seg_t knows whether its files are in the local or the cold
+ * dir (seg->cold), and everything that names a segment's files asks
+ * seg_dir(). The copy itself is tier.c's; here are the decision (which
+ * segment is due), the swap once the copy is committed, and the
+ * reconciliation of both directories at open, which is what makes a crash
+ * at any step of a move harmless (docs/storage.md, "Tiers"). */
 #include "storage/log.h"
 
 #include "alloc/st.h"
 #include "simd/simd.h"
 #include "storage/records.h"
 #include "storage/segment.h"
+#include "storage/tier.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -79,6 +87,7 @@ struct log_sync {
 
 struct log {
     char *dir;
+    char *cold_dir; /* NULL: no cold tier; cfg.cold_dir points here */
     log_config_t cfg;
     seg_t **segs; /* by base offset; the last one is active */
     size_t nsegs, cap_segs;
@@ -90,6 +99,7 @@ struct log {
     bool sync_pending;
     uint64_t tick;
     log_sync_t sync;
+    log_move_t *move; /* the outstanding move, if any */
 };
 
 void log_config_default(log_config_t *cfg)
@@ -101,6 +111,9 @@ void log_config_default(log_config_t *cfg)
         .index_max_bytes = 10485760,
         .retention_ms = 7 * 24 * 3600 * 1000LL,
         .retention_bytes = -1,
+        .cold_dir = NULL,
+        .cold_after_ms = -1,
+        .local_retention_bytes = -1,
     };
 }
 
@@ -109,53 +122,64 @@ static seg_t *active(const log_t *log)
     return log->segs[log->nsegs - 1];
 }
 
+/* The directory holding a segment's files. */
+static const char *seg_dir(const log_t *log, const seg_t *seg)
+{
+    return seg->cold ? log->cold_dir : log->dir;
+}
+
 /* ---- small file helpers ---- */
 
-static int fsync_path(const char *path)
+/* A copy of dir without trailing slashes: -EINVAL when empty,
+ * -ENAMETOOLONG when too long for segment paths. */
+static int dir_dup(const char *dir, char **out)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+    size_t len = strlen(dir);
 
-    if (fd < 0)
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    if (len == 0)
+        return -EINVAL;
+    if (len >= SEG_DIR_MAX)
+        return -ENAMETOOLONG;
+    *out = mem_strndup(dir, len);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Unlinks every entry of dir, then dir itself; *nfiles counts the entries
+ * removed. -ENOENT when there is no dir. */
+static int remove_dir(const char *dir, size_t *nfiles)
+{
+    struct dirent *de;
+    size_t n = 0;
+    int rc = 0;
+    DIR *d = opendir(dir);
+
+    if (!d)
         return -errno;
-    if (fsync(fd) < 0)
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+            if (!rc)
+                rc = -errno;
+        } else {
+            n++;
+        }
+    }
+    closedir(d);
+    if (rmdir(dir) < 0 && errno != ENOENT && !rc)
         rc = -errno;
-    close(fd);
+    if (nfiles)
+        *nfiles = n;
     return rc;
 }
 
-static void parent_of(const char *dir, char *out, size_t n)
+int log_dir_create(const char *dir)
 {
-    const char *slash = strrchr(dir, '/');
-
-    if (!slash)
-        snprintf(out, n, ".");
-    else if (slash == dir)
-        snprintf(out, n, "/");
-    else
-        snprintf(out, n, "%.*s", (int)(slash - dir), dir);
-}
-
-/* mkdir -p; *created tells whether the last component was made here. */
-static int mkdir_p(const char *dir, bool *created)
-{
-    char path[SEG_DIR_MAX];
-    size_t i, len = strlen(dir);
-
-    *created = false;
-    memcpy(path, dir, len + 1);
-    for (i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != 0)
-            continue;
-        path[i] = 0;
-        if (mkdir(path, 0755) == 0) {
-            *created = i == len;
-        } else if (errno != EEXIST) {
-            return -errno;
-        }
-        if (i < len)
-            path[i] = '/';
-    }
-    return 0;
+    size_t created_at;
+    int rc = tier__make_dirs(dir, &created_at);
+    return rc < 0 ? rc : tier__sync_dirs(dir, created_at);
 }
 
 static void ckpt_path(const char *dir, char *out, size_t n)
@@ -263,7 +287,7 @@ static void evict_sealed(log_t *log)
         }
         if (loaded <= LOG_LOADED_SEALED_MAX)
             return;
-        seg_store_index(log->segs[lru], log->dir);
+        seg_store_index(log->segs[lru], seg_dir(log, log->segs[lru]));
         seg_unload(log->segs[lru]);
         /* Its descriptor too, unless a sync still needs it (slices hold
          * their own references). */
@@ -285,12 +309,12 @@ static int ensure_loaded(log_t *log, size_t i)
     seg->used = ++log->tick;
     if (seg->loaded)
         return 0;
-    rc = seg_open_file(seg, log->dir, false);
+    rc = seg_open_file(seg, seg_dir(log, seg), false);
     if (rc < 0)
         return rc;
     max_off = i + 1 < log->nsegs ? log->segs[i + 1]->base : INT64_MAX;
-    rc = seg_load(seg, log->dir, SEG_LOAD_TRUST, log->cfg.index_interval_bytes,
-                  max_off, false, &cut);
+    rc = seg_load(seg, seg_dir(log, seg), SEG_LOAD_TRUST,
+                  log->cfg.index_interval_bytes, max_off, false, &cut);
     if (rc < 0)
         return rc;
     evict_sealed(log);
@@ -305,9 +329,9 @@ static void delete_oldest(log_t *log)
     st_assert(log->nsegs > 1);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
-    seg_unlink(log->dir, seg->base);
-    st_info("%s: deleted segment %" PRId64 " (%" PRId64 " bytes)", log->dir,
-            seg->base, seg->size);
+    seg_unlink(seg_dir(log, seg), seg->base);
+    st_info("%s: deleted segment %" PRId64 " (%" PRId64 " bytes%s)", log->dir,
+            seg->base, seg->size, seg->cold ? ", cold tier" : "");
     seg_free(seg);
     if (log->segs[0]->base > log->start_offset) {
         log->start_offset = log->segs[0]->base;
@@ -318,7 +342,8 @@ static void delete_oldest(log_t *log)
 /* ---- open and close ---- */
 
 struct seg_name {
-    int64_t base, size;
+    int64_t base, size; /* size -1: removed by reconcile() */
+    bool cold;
 };
 
 struct seg_listing {
@@ -326,6 +351,10 @@ struct seg_listing {
     int64_t *idx;          /* bases of index files */
     size_t nlog, nidx, cap_log, cap_idx;
 };
+
+/* The temporary files of a move (tier.h), removed wherever found. */
+static const char *const tmp_exts[] = {".log" TIER_TMP, ".index" TIER_TMP,
+                                       ".timeindex" TIER_TMP};
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -350,11 +379,25 @@ static int grow_array(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-/* Lists <base>.log files (with sizes) and index files. */
-static int list_dir(const char *dir, struct seg_listing *ls)
+static bool is_tmp_name(const char *name)
+{
+    size_t k;
+
+    for (k = 0; k < ST_ARRAY_LEN(tmp_exts); k++)
+        if (seg_parse_name(name, tmp_exts[k]) >= 0)
+            return true;
+    return false;
+}
+
+/* Lists <base>.log files (with sizes) and index files, and removes the
+ * temporary files of a move that a crash interrupted before its commit
+ * (left in the cold dir; a move never writes in the local one, but there
+ * too they could only be such leftovers). */
+static int list_dir(const char *dir, bool cold, struct seg_listing *ls)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
+    size_t ntmp = 0;
     int rc = 0;
 
     if (!d)
@@ -371,16 +414,30 @@ static int list_dir(const char *dir, struct seg_listing *ls)
             rc = grow_array((void **)&ls->logs, &ls->cap_log, ls->nlog,
                             sizeof(*ls->logs));
             if (rc == 0)
-                ls->logs[ls->nlog++] = (struct seg_name){base, st.st_size};
+                ls->logs[ls->nlog++] =
+                    (struct seg_name){base, st.st_size, cold};
         } else if ((base = seg_parse_name(de->d_name, ".index")) >= 0 ||
                    (base = seg_parse_name(de->d_name, ".timeindex")) >= 0) {
             rc = grow_array((void **)&ls->idx, &ls->cap_idx, ls->nidx,
                             sizeof(*ls->idx));
             if (rc == 0)
                 ls->idx[ls->nidx++] = base;
+        } else if (is_tmp_name(de->d_name)) {
+            ntmp++;
         }
     }
     closedir(d);
+    if (rc == 0 && ntmp) {
+        /* Removed after the listing: readdir need not cope with it. */
+        st_warn("%s: removing %zu temporary file(s) of an interrupted move",
+                dir, ntmp);
+        d = opendir(dir);
+        while (d && (de = readdir(d)) != NULL)
+            if (is_tmp_name(de->d_name))
+                unlinkat(dirfd(d), de->d_name, 0);
+        if (d)
+            closedir(d);
+    }
     return rc;
 }
 
@@ -393,7 +450,7 @@ static void sort_listing(const char *dir, struct seg_listing *ls)
     if (ls->nlog)
         qsort(ls->logs, ls->nlog, sizeof(*ls->logs), cmp_name);
     for (i = 0; i < ls->nidx; i++) {
-        struct seg_name key = {ls->idx[i], 0};
+        struct seg_name key = {ls->idx[i], 0, false};
         if (!ls->nlog ||
             !bsearch(&key, ls->logs, ls->nlog, sizeof(*ls->logs), cmp_name)) {
             st_warn("%s: removing index files of missing segment %" PRId64, dir,
@@ -401,6 +458,138 @@ static void sort_listing(const char *dir, struct seg_listing *ls)
             seg_unlink(dir, key.base);
         }
     }
+}
+
+/* A segment in both tiers: a move crashed after its commit (the cold .log
+ * renamed into place, its data synced before) and before log_move_finish
+ * removed the local files. The two are then identical, so the cold copy
+ * is kept, as the finished move would have; a size that differs means one
+ * was changed by something else, and the local one, the original, wins.
+ * The crash may have come before the move's fsync of the cold dir, so that
+ * fsync is done here before any local copy goes; if it fails, the local
+ * copies are used and both stay on disk. Both listings are sorted; the
+ * losers get size -1. */
+static void reconcile(log_t *log, struct seg_listing *ls,
+                      struct seg_listing *cs)
+{
+    bool local_changed = false, cold_changed = false, cold_synced = false;
+    size_t i = 0, j = 0;
+    int rc;
+
+    while (i < ls->nlog && j < cs->nlog) {
+        struct seg_name *l = &ls->logs[i], *c = &cs->logs[j];
+
+        if (l->base != c->base) {
+            if (l->base < c->base)
+                i++;
+            else
+                j++;
+            continue;
+        }
+        i++;
+        j++;
+        if (l->size != c->size) {
+            st_warn("%s: segment %" PRId64 " is in both tiers with %" PRId64
+                    " bytes in the cold copy and %" PRId64
+                    " locally: removing the cold copy",
+                    log->dir, l->base, c->size, l->size);
+            seg_unlink(log->cold_dir, c->base);
+            c->size = -1;
+            cold_changed = true;
+            continue;
+        }
+        if (!cold_synced) {
+            rc = tier__sync_dirs(log->cold_dir, 0);
+            if (rc < 0) {
+                st_error("%s: fsync: %s; segment %" PRId64
+                         " stays local for now",
+                         log->cold_dir, strerror(-rc), l->base);
+                c->size = -1;
+                continue;
+            }
+            cold_synced = true;
+        }
+        st_warn("%s: segment %" PRId64
+                " is in both tiers (a move was interrupted): removing the "
+                "local copy",
+                log->dir, l->base);
+        seg_unlink(log->dir, l->base);
+        l->size = -1;
+        local_changed = true;
+    }
+    /* Made durable now, so that a later crash cannot bring a removed copy
+     * back next to a changed twin. */
+    if (local_changed && (rc = tier__fsync_dir(log->dir)) < 0)
+        st_warn("%s: fsync: %s", log->dir, strerror(-rc));
+    if (cold_changed && (rc = tier__fsync_dir(log->cold_dir)) < 0)
+        st_warn("%s: fsync: %s", log->cold_dir, strerror(-rc));
+}
+
+/* Lists the cold dir (when there is one) and reconciles it with the local
+ * listing. `created`: the local dir was just made. */
+static int list_cold(log_t *log, bool created, struct seg_listing *ls,
+                     struct seg_listing *cs)
+{
+    char parent[SEG_DIR_MAX];
+    size_t n = 0;
+    int rc;
+
+    if (created) {
+        /* A partition always has its local dir before anything can move,
+         * and log_destroy removes the cold dir first: a cold dir without a
+         * local one is what a deleted partition of this name left (its
+         * deletion interrupted, or its disk wiped). A new partition must
+         * not inherit its records. */
+        rc = remove_dir(log->cold_dir, &n);
+        if (rc == -ENOENT)
+            return 0;
+        st_warn("%s: removed %zu file(s) of a deleted partition from the "
+                "cold tier",
+                log->cold_dir, n);
+        if (rc == 0) {
+            tier__parent_of(log->cold_dir, parent, sizeof(parent));
+            rc = tier__fsync_dir(parent);
+        }
+        return rc;
+    }
+    rc = list_dir(log->cold_dir, true, cs);
+    if (rc == -ENOENT)
+        return 0; /* nothing moved yet */
+    if (rc < 0)
+        return rc;
+    sort_listing(log->cold_dir, cs);
+    reconcile(log, ls, cs);
+    return 0;
+}
+
+/* Both listings merged in base order, without reconcile()'s losers. */
+static int merge_listings(const struct seg_listing *ls,
+                          const struct seg_listing *cs, struct seg_name **out,
+                          size_t *n)
+{
+    size_t i = 0, j = 0, k = 0;
+    struct seg_name *all;
+
+    *out = NULL;
+    *n = 0;
+    if (ls->nlog + cs->nlog == 0)
+        return 0;
+    all = mem_alloc((ls->nlog + cs->nlog) * sizeof(*all));
+    if (!all)
+        return -ENOMEM;
+    while (i < ls->nlog || j < cs->nlog) {
+        const struct seg_name *next;
+        if (j == cs->nlog ||
+            (i < ls->nlog && ls->logs[i].base < cs->logs[j].base))
+            next = &ls->logs[i++];
+        else
+            next = &cs->logs[j++];
+        if (next->size >= 0)
+            all[k++] = *next;
+    }
+    *out = all;
+    *n = k;
+    return 0;
 }
 
 /* The age reference of a reopened active segment: its first batch's
@@ -429,7 +618,7 @@ static void drop_tail(log_t *log, size_t from)
             log->dir, log->nsegs - from, log->segs[from]->base);
     while (log->nsegs > from) {
         seg_t *seg = log->segs[--log->nsegs];
-        seg_unlink(log->dir, seg->base);
+        seg_unlink(seg_dir(log, seg), seg->base);
         seg_free(seg);
     }
     log->dir_dirty = true;
@@ -448,6 +637,9 @@ static int recover_segments(log_t *log)
             i + 1 < log->nsegs ? log->segs[i + 1]->base : INT64_MAX;
         bool cut;
 
+        /* Checked (CRC included) and synced before its move committed. */
+        if (seg->cold)
+            continue;
         rc = seg_open_file(seg, log->dir, true);
         if (rc < 0)
             return rc;
@@ -484,52 +676,89 @@ static void log_free(log_t *log)
         seg_free(log->segs[i]);
     mem_free(log->segs);
     mem_free(log->dir);
+    mem_free(log->cold_dir);
     mem_free(log);
+}
+
+/* The last segment is cold: every local one was lost, or reconcile() gave
+ * the last one to the cold tier. Appends go on in a new empty local
+ * segment at the cold one's end (an empty cold one gives way to it). */
+static int add_local_active(log_t *log)
+{
+    seg_t *last = active(log), *seg;
+    int64_t next;
+    int rc = ensure_loaded(log, log->nsegs - 1);
+
+    if (rc < 0)
+        return rc;
+    next = last->next_offset;
+    if (next == last->base) {
+        seg_unlink(log->cold_dir, last->base);
+        seg_free(last);
+        log->nsegs--;
+    }
+    rc = seg_create(log->dir, next, st_wall_ms(), &seg);
+    if (rc < 0)
+        return rc;
+    log->segs[log->nsegs++] = seg;
+    log->dir_dirty = true;
+    return 0;
 }
 
 int log_open(const char *dir, const log_config_t *cfg, bool recover,
              log_t **out)
 {
-    struct seg_listing ls = {0};
-    size_t i, len = strlen(dir);
-    bool created;
+    struct seg_listing ls = {0}, cs = {0};
+    struct seg_name *all = NULL;
+    size_t i, nall = 0;
+    size_t created_at;
     log_t *log;
     int rc;
 
-    while (len > 1 && dir[len - 1] == '/')
-        len--;
-    if (len == 0)
-        return -EINVAL;
-    if (len >= SEG_DIR_MAX)
-        return -ENAMETOOLONG;
     log = mem_calloc(1, sizeof(*log));
     if (!log)
         return -ENOMEM;
-    log->dir = mem_strndup(dir, len);
-    if (!log->dir) {
+    rc = dir_dup(dir, &log->dir);
+    if (rc < 0) {
         mem_free(log);
-        return -ENOMEM;
+        return rc;
     }
     log->cfg = *cfg;
     config_sanitize(&log->cfg);
+    log->cfg.cold_dir = NULL;
+    if (cfg->cold_dir && cfg->cold_dir[0]) {
+        rc = dir_dup(cfg->cold_dir, &log->cold_dir);
+        if (rc == 0 && strcmp(log->cold_dir, log->dir) == 0)
+            rc = -EINVAL;
+        if (rc < 0)
+            goto fail;
+        log->cfg.cold_dir = log->cold_dir;
+    }
     log->ckpt_start = log->ckpt_rp = -1;
 
-    rc = mkdir_p(log->dir, &created);
+    rc = tier__make_dirs(log->dir, &created_at);
     if (rc < 0)
         goto fail;
-    if (created)
+    /* a level made means the last one was made too */
+    if (created_at)
         log->dir_dirty = log->parent_dirty = true;
     if (!ckpt_read(log->dir, &log->ckpt_start, &log->ckpt_rp))
         log->ckpt_start = log->ckpt_rp = -1;
-    rc = list_dir(log->dir, &ls);
+    rc = list_dir(log->dir, false, &ls);
     if (rc < 0)
         goto fail;
     sort_listing(log->dir, &ls);
-    rc = segs_reserve(log, ls.nlog ? ls.nlog : 1);
+    if (log->cold_dir && (rc = list_cold(log, created_at != 0, &ls, &cs)) < 0)
+        goto fail;
+    rc = merge_listings(&ls, &cs, &all, &nall);
+    if (rc < 0)
+        goto fail;
+    /* One more for a new active segment after cold ones. */
+    rc = segs_reserve(log, nall + 1);
     if (rc < 0)
         goto fail;
 
-    if (ls.nlog == 0) {
+    if (nall == 0) {
         int64_t base = log->ckpt_start > 0 ? log->ckpt_start : 0;
         rc = seg_create(log->dir, base, st_wall_ms(), &log->segs[0]);
         if (rc < 0)
@@ -537,19 +766,22 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
         log->nsegs = 1;
         log->dir_dirty = true;
     } else {
-        for (i = 0; i < ls.nlog; i++) {
-            seg_t *seg = seg_new(ls.logs[i].base, ls.logs[i].size);
+        for (i = 0; i < nall; i++) {
+            seg_t *seg = seg_new(all[i].base, all[i].size);
             if (!seg) {
                 rc = -ENOMEM;
                 goto fail;
             }
-            if (i + 1 < ls.nlog)
-                seg->next_offset = ls.logs[i + 1].base;
+            seg->cold = all[i].cold;
+            if (i + 1 < nall)
+                seg->next_offset = all[i + 1].base;
             log->segs[log->nsegs++] = seg;
         }
+        if (active(log)->cold && (rc = add_local_active(log)) < 0)
+            goto fail;
         if (recover) {
             rc = recover_segments(log);
-        } else {
+        } else if (!active(log)->loaded) {
             bool cut;
             rc = seg_open_file(active(log), log->dir, true);
             if (rc == 0)
@@ -587,15 +819,21 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
         log->durable_offset = log->end_offset;
     st_debug("%s: opened, offsets [%" PRId64 ", %" PRId64 "), %zu segment(s)",
              log->dir, log->start_offset, log->end_offset, log->nsegs);
+    mem_free(all);
     mem_free(ls.logs);
     mem_free(ls.idx);
+    mem_free(cs.logs);
+    mem_free(cs.idx);
     *out = log;
     return 0;
 
 fail:
     st_error("%s: cannot open log: %s", dir, strerror(-rc));
+    mem_free(all);
     mem_free(ls.logs);
     mem_free(ls.idx);
+    mem_free(cs.logs);
+    mem_free(cs.idx);
     log_free(log);
     return rc;
 }
@@ -608,10 +846,10 @@ void log_close(log_t *log)
 
     if (!log)
         return;
-    st_assert(!log->sync_pending);
+    st_assert(!log->sync_pending && !log->move);
     for (i = 0; i < log->nsegs; i++) {
         seg_t *seg = log->segs[i];
-        if (seg->loaded && (rc = seg_store_index(seg, log->dir)) < 0)
+        if (seg->loaded && (rc = seg_store_index(seg, seg_dir(log, seg))) < 0)
             st_warn("%s: cannot write index of segment %" PRId64 ": %s",
                     log->dir, seg->base, strerror(-rc));
         if (seg->dirty && seg->file && fdatasync(seg->file->fd) < 0)
@@ -628,36 +866,28 @@ void log_close(log_t *log)
                      strerror(-rc));
         log->dir_dirty = true;
     }
-    if (log->dir_dirty && (rc = fsync_path(log->dir)) < 0)
+    if (log->dir_dirty && (rc = tier__fsync_dir(log->dir)) < 0)
         st_error("%s: fsync: %s", log->dir, strerror(-rc));
     if (log->parent_dirty) {
-        parent_of(log->dir, parent, sizeof(parent));
-        fsync_path(parent);
+        tier__parent_of(log->dir, parent, sizeof(parent));
+        tier__fsync_dir(parent);
     }
     log_free(log);
 }
 
 int log_destroy(log_t *log)
 {
-    struct dirent *de;
-    int rc = 0;
-    DIR *d;
+    int rc = 0, r;
 
-    st_assert(!log->sync_pending);
-    d = opendir(log->dir);
-    if (d) {
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            if (unlinkat(dirfd(d), de->d_name, 0) < 0 && !rc)
-                rc = -errno;
-        }
-        closedir(d);
-    } else if (errno != ENOENT) {
-        rc = -errno;
-    }
-    if (rmdir(log->dir) < 0 && errno != ENOENT && !rc)
-        rc = -errno;
+    st_assert(!log->sync_pending && !log->move);
+    /* Cold first: a crash half-way must not leave cold segments without
+     * the local dir that says where the log starts (list_cold() removes
+     * such a dir, but only when a partition of that name is created). */
+    if (log->cold_dir && (r = remove_dir(log->cold_dir, NULL)) < 0 &&
+        r != -ENOENT)
+        rc = r;
+    if ((r = remove_dir(log->dir, NULL)) < 0 && r != -ENOENT && !rc)
+        rc = r;
     log_free(log);
     return rc;
 }
@@ -704,6 +934,33 @@ const char *log_dir(const log_t *log)
     return log->dir;
 }
 
+/* Only from unset to set: segments already in a cold dir must stay where
+ * the log looks for them. */
+static void set_cold_dir(log_t *log, const char *cold_dir)
+{
+    char *dup = NULL;
+    int rc = 0;
+
+    if (cold_dir && cold_dir[0]) {
+        rc = dir_dup(cold_dir, &dup);
+        if (rc == 0 && strcmp(dup, log->dir) == 0)
+            rc = -EINVAL;
+    }
+    if (rc < 0) {
+        st_warn("%s: ignoring cold tier dir %s: %s", log->dir, cold_dir,
+                strerror(-rc));
+    } else if (log->cold_dir && (!dup || strcmp(dup, log->cold_dir) != 0)) {
+        st_warn("%s: ignoring a change of the cold tier dir from %s to %s "
+                "(its segments stay there; it may only be set once)",
+                log->dir, log->cold_dir, dup ? dup : "none");
+    } else if (!log->cold_dir && dup) {
+        log->cold_dir = dup;
+        dup = NULL;
+    }
+    mem_free(dup);
+    log->cfg.cold_dir = log->cold_dir;
+}
+
 void log_set_limits(log_t *log, const log_config_t *cfg)
 {
     /* Read only when a segment may roll (log_append) and by retention, so
@@ -713,7 +970,10 @@ void log_set_limits(log_t *log, const log_config_t *cfg)
     log->cfg.roll_ms = cfg->roll_ms;
     log->cfg.retention_ms = cfg->retention_ms;
     log->cfg.retention_bytes = cfg->retention_bytes;
+    log->cfg.cold_after_ms = cfg->cold_after_ms;
+    log->cfg.local_retention_bytes = cfg->local_retention_bytes;
     config_sanitize(&log->cfg);
+    set_cold_dir(log, cfg->cold_dir);
 }
 
 /* ---- append ---- */
@@ -975,11 +1235,11 @@ int log_sync_run(log_sync_t *s)
         s->sync_dir = true;
     }
     if (!rc && s->sync_dir)
-        rc = fsync_path(s->dir);
+        rc = tier__fsync_dir(s->dir);
     if (!rc && s->sync_parent) {
         char parent[SEG_DIR_MAX];
-        parent_of(s->dir, parent, sizeof(parent));
-        rc = fsync_path(parent);
+        tier__parent_of(s->dir, parent, sizeof(parent));
+        rc = tier__fsync_dir(parent);
     }
     s->result = rc;
     return rc;
@@ -1107,6 +1367,15 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
                     break;
                 end += total;
             }
+        }
+        /* The next offset: the segment's end, or the base offset of the
+         * batch at `end` (a header the walk has usually just read). */
+        if (end >= seg->size) {
+            out->next_offset = seg->next_offset;
+        } else if (seg_reader_batch(&r, end, &info) >= 0) {
+            out->next_offset = info.base_offset;
+        } else {
+            return -EIO;
         }
         out->ref = &seg_file_ref(seg->file)->ref;
         out->fd = seg->file->fd;
@@ -1243,7 +1512,7 @@ static int64_t largest_ts(log_t *log, size_t i)
         return -1;
     if (seg->max_ts >= 0)
         return seg->max_ts;
-    seg_path(path, sizeof(path), log->dir, seg->base, ".log");
+    seg_path(path, sizeof(path), seg_dir(log, seg), seg->base, ".log");
     if (stat(path, &st) < 0)
         return -1;
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
@@ -1291,6 +1560,197 @@ int log_delete_records(log_t *log, int64_t offset)
     return 0;
 }
 
+/* ---- the cold tier ---- */
+
+/* Bytes of the local segments, the active one included. */
+static int64_t local_bytes(const log_t *log)
+{
+    int64_t total = 0;
+    size_t i;
+
+    for (i = 0; i < log->nsegs; i++)
+        if (!log->segs[i]->cold)
+            total += log->segs[i]->size;
+    return total;
+}
+
+log_move_t *log_move_prepare(log_t *log, int64_t now_ms)
+{
+    char path[SEG_PATH_MAX];
+    seg_file_t *src;
+    log_move_t *m;
+    seg_t *seg;
+    bool due;
+    size_t i;
+
+    if (!log->cold_dir || log->move)
+        return NULL;
+    /* The oldest local segment; the cold ones are the oldest of all. */
+    for (i = 0; i + 1 < log->nsegs && log->segs[i]->cold; i++)
+        ;
+    if (i + 1 >= log->nsegs || log->segs[i]->refused)
+        return NULL;
+    due = log->cfg.local_retention_bytes >= 0 &&
+          local_bytes(log) > log->cfg.local_retention_bytes;
+    if (!due && log->cfg.cold_after_ms >= 0) {
+        int64_t ts = largest_ts(log, i);
+        due = ts >= 0 && now_ms - ts > log->cfg.cold_after_ms;
+    }
+    if (!due)
+        return NULL;
+    seg = log->segs[i];
+    if (seg->file) {
+        src = seg_file_ref(seg->file);
+    } else {
+        /* A descriptor of the move's own: the segment's would stay open
+         * after a failed move, past the limit of evict_sealed(). */
+        int fd;
+        seg_path(path, sizeof(path), log->dir, seg->base, ".log");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            st_error("%s: cannot open segment %" PRId64 " to move it: %s",
+                     log->dir, seg->base, strerror(errno));
+            return NULL;
+        }
+        src = seg_file_new(fd);
+        if (!src)
+            return NULL;
+    }
+    m = tier__move_new(log->cold_dir, seg->base, seg->size,
+                       log->segs[i + 1]->base, log->cfg.index_interval_bytes,
+                       src);
+    log->move = m;
+    return m;
+}
+
+static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
+{
+    static const char *const exts[] = {".index", ".timeindex", ".log"};
+    char path[SEG_PATH_MAX];
+    int steps = 0, r = 0;
+    seg_t *seg = NULL;
+    size_t i, k;
+
+    st_assert(log->move == m && (rc != 0 || m->step == TIER_STEP_DONE));
+    log->move = NULL;
+    i = seg_find(log, m->base);
+    if (log->segs[i]->base == m->base && !log->segs[i]->cold)
+        seg = log->segs[i];
+    if (rc != 0) {
+        st_error("%s: segment %" PRId64 " stays local: %s", log->dir, m->base,
+                 strerror(-rc));
+        /* A copy that fails its check would fail again: the segment is
+         * damaged, and copying it again and again would only cost I/O. */
+        if (rc == -EBADMSG && seg)
+            seg->refused = true;
+        tier__move_discard(m);
+        return rc;
+    }
+    if (!seg || seg->size != m->size) {
+        /* Retention or DeleteRecords deleted it meanwhile (seg->size is
+         * only changed by loading a damaged segment, never by growing it):
+         * the copy must not come back at the next open. */
+        st_info("%s: segment %" PRId64
+                " was deleted while it moved: dropping its cold copy",
+                log->dir, m->base);
+        tier__move_discard(m);
+        if ((r = tier__fsync_dir(log->cold_dir)) < 0)
+            st_warn("%s: fsync: %s", log->cold_dir, strerror(-r));
+        return 0;
+    }
+    if (steps++ == max_steps) {
+        tier__move_free(m);
+        return 1;
+    }
+    /* Reads open the cold files from now on; slices keep the local one. */
+    seg_file_unref(seg->file);
+    seg->file = NULL;
+    seg_unload(seg);
+    seg->cold = true;
+    seg->writable = false;
+    /* Its cold copy is synced, so no sync needs the local file (dirty
+     * segments stay a suffix of the list: the older ones are all cold). */
+    seg->dirty = false;
+    tier__move_free(m);
+    /* Indexes first: a crash in between leaves a local .log, which the
+     * next open removes since the cold copy is there. */
+    for (k = 0; k < ST_ARRAY_LEN(exts); k++) {
+        if (steps++ == max_steps)
+            return 1;
+        seg_path(path, sizeof(path), log->dir, seg->base, exts[k]);
+        if (unlink(path) < 0 && errno != ENOENT && !r)
+            r = -errno;
+    }
+    if (steps++ == max_steps)
+        return 1;
+    rc = tier__fsync_dir(log->dir);
+    if (r == 0)
+        r = rc;
+    if (r < 0)
+        st_warn("%s: segment %" PRId64
+                " moved to the cold tier, but removing the local copy failed "
+                "(the next open does it): %s",
+                log->dir, seg->base, strerror(-r));
+    else
+        st_info("%s: segment %" PRId64 " (%" PRId64
+                " bytes) moved to the cold tier",
+                log->dir, seg->base, seg->size);
+    return r;
+}
+
+int log_move_finish(log_t *log, log_move_t *m, int rc)
+{
+    return move_finish(log, m, rc, INT_MAX);
+}
+
+int log_move_finish_steps(log_t *log, log_move_t *m, int rc, int max_steps)
+{
+    return move_finish(log, m, rc, max_steps);
+}
+
+void log_move_cancel(log_t *log, log_move_t *m)
+{
+    st_assert(log->move == m);
+    log->move = NULL;
+    tier__move_discard(m);
+}
+
+bool log_move_pending(const log_t *log)
+{
+    return log->move != NULL;
+}
+
+void log_tier_stats(const log_t *log, log_tier_stats_t *out)
+{
+    size_t i;
+
+    *out = (log_tier_stats_t){0};
+    for (i = 0; i < log->nsegs; i++) {
+        const seg_t *seg = log->segs[i];
+        if (seg->cold) {
+            out->cold_bytes += seg->size;
+            out->cold_segments++;
+        } else {
+            out->local_bytes += seg->size;
+            out->local_segments++;
+        }
+    }
+}
+
+void log_abandon(log_t *log)
+{
+    size_t i;
+
+    tier__move_free(log->move);
+    if (log->sync_pending) {
+        for (i = 0; i < log->sync.nfiles; i++)
+            seg_file_unref(log->sync.files[i]);
+        if (log->sync.files != log->sync.inline_files)
+            mem_free(log->sync.files);
+    }
+    log_free(log);
+}
+
 /* ---- clean-shutdown marker ---- */
 
 int log_dir_mark_clean(const char *logdirs, bool clean)
@@ -1304,7 +1764,7 @@ int log_dir_mark_clean(const char *logdirs, bool clean)
     if (!clean) {
         if (unlink(path) < 0 && errno != ENOENT)
             return -errno;
-        return fsync_path(logdirs);
+        return tier__fsync_dir(logdirs);
     }
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -1315,7 +1775,7 @@ int log_dir_mark_clean(const char *logdirs, bool clean)
         rc = -errno;
     close(fd);
     if (rc == 0)
-        rc = fsync_path(logdirs);
+        rc = tier__fsync_dir(logdirs);
     return rc;
 }
 

@@ -13,12 +13,17 @@
  *
  * Read path: log_read returns a slice (fd, position, length) of whole
  * batches inside one segment, holding a reference on the segment file so
- * that roll, retention or deletion never closes a file a socket is still
- * sending from.
+ * that roll, retention, a move to the cold tier or deletion never closes a
+ * file a socket is still sending from.
+ *
+ * Tiers: sealed segments may move to a second directory (the cold tier,
+ * usually another disk) and stay readable there; the log is one list of
+ * segments in offset order, each in one tier, the cold ones being the
+ * oldest. A move copies and checks on a worker (log_move_*), like a sync.
  *
  * Thread: a log_t is owned by one shard thread; every function is called
- * from that thread, except log_sync_run (any thread) and the log_dir_*
- * helpers. */
+ * from that thread, except log_sync_run and log_move_run (any thread) and
+ * the log_dir_* helpers. */
 #ifndef STRATA_STORAGE_LOG_H
 #define STRATA_STORAGE_LOG_H
 
@@ -37,10 +42,22 @@ typedef struct log_config {
     int32_t index_max_bytes;      /* log.index.size.max.bytes */
     int64_t retention_ms;         /* log.retention.ms; -1 unlimited */
     int64_t retention_bytes;      /* log.retention.bytes; -1 unlimited */
+    /* This log's directory in the cold tier (for example
+     * <log.tier.cold.dir>/<topic>-<part>); NULL or "" = no cold tier.
+     * log_open and log_set_limits copy the string. */
+    const char *cold_dir;
+    /* A sealed local segment whose largest timestamp (file mtime when it
+     * has none) is older than this many ms is due for the cold tier; -1:
+     * never by age. */
+    int64_t cold_after_ms;
+    /* While the local segments' bytes exceed this, the oldest sealed local
+     * segment is due; -1: no limit. */
+    int64_t local_retention_bytes;
 } log_config_t;
 
 /* Kafka's defaults: 1 GiB segments, 7 days roll and retention, 4 KiB index
- * interval, 10 MiB indexes, unlimited retention bytes. */
+ * interval, 10 MiB indexes, unlimited retention bytes; no cold tier
+ * (cold_dir NULL, cold_after_ms and local_retention_bytes -1). */
 void log_config_default(log_config_t *cfg);
 
 typedef struct log log_t;
@@ -57,18 +74,34 @@ typedef struct log log_t;
  * with a warning saying what was cut, later segments are dropped, and the
  * indexes of the checked segments are rebuilt.
  *
- * Returns 0 and *out, or -errno (-ENAMETOOLONG, -ENOMEM, I/O errors). */
+ * With cfg->cold_dir (shorter than 4000 bytes, not dir itself) the cold
+ * dir is listed too, when it exists, and both are reconciled first, in
+ * either mode: temporary files of an interrupted move are removed, index
+ * files without their .log too, and a segment found in both tiers (a crash
+ * after a move's commit) keeps its cold copy when the two .log files have
+ * the same size, else its local copy, with a warning. Cold segments are
+ * never checked by recovery (they were checked and synced when moved) and
+ * are opened lazily. When dir itself had to be created, a cold dir found
+ * there belongs to a deleted partition of the same name and is removed.
+ * The last segment is always local: when only cold segments are left, a
+ * new empty local one follows them.
+ *
+ * Returns 0 and *out, or -errno (-ENAMETOOLONG, -EINVAL, -ENOMEM, I/O
+ * errors). */
 int log_open(const char *dir, const log_config_t *cfg, bool recover,
              log_t **out);
 
 /* Writes the indexes, fdatasyncs what is dirty, records the start offset
  * and sync point, and frees the log. Slices still referenced stay valid.
- * No log_sync may be outstanding (prepared and not finished). */
+ * No log_sync and no log_move may be outstanding (asserted): finish or
+ * cancel them first; a move whose worker is running must be waited for. */
 void log_close(log_t *log);
 
-/* Frees the log and deletes its directory with everything in it
- * (DeleteTopics). Slices still referenced stay readable. No log_sync may
- * be outstanding. Returns 0 or -errno from the removal. */
+/* Frees the log and deletes its directory, and its cold dir, with
+ * everything in them (DeleteTopics); the cold dir goes first, so that a
+ * crash half-way never leaves cold segments without their log. Slices
+ * still referenced stay readable. No log_sync and no log_move may be
+ * outstanding (asserted). Returns 0 or -errno from the removal. */
 int log_destroy(log_t *log);
 
 /* First offset still readable. */
@@ -80,15 +113,19 @@ int64_t log_end_offset(const log_t *log);
 int64_t log_next_offset(const log_t *log);
 /* End offset known to be on stable storage. */
 int64_t log_durable_offset(const log_t *log);
-/* Bytes in all segments, and their number. */
+/* Bytes in all segments of both tiers, and their number. */
 int64_t log_size_bytes(const log_t *log);
 size_t log_segment_count(const log_t *log);
 /* The directory (borrowed, valid until close). */
 const char *log_dir(const log_t *log);
 /* Changes the limits of an open log (a topic's configs were altered):
- * segment_bytes, roll_ms, retention_ms and retention_bytes are taken from
- * cfg and apply from the next append or retention run; the index settings
- * of cfg are ignored (the open indexes keep theirs). */
+ * segment_bytes, roll_ms, retention_ms, retention_bytes, cold_after_ms and
+ * local_retention_bytes are taken from cfg and apply from the next append,
+ * retention run or log_move_prepare; the index settings of cfg are ignored
+ * (the open indexes keep theirs). cold_dir may go from unset to set (the
+ * directory is not listed then: it is expected empty); any other change of
+ * an existing cold_dir, unsetting it included, is ignored with a warning,
+ * since the segments already there must stay readable. */
 void log_set_limits(log_t *log, const log_config_t *cfg);
 
 /* Stamps consecutive base offsets, from log_next_offset, into the batches
@@ -141,6 +178,7 @@ typedef struct log_slice {
     int fd;         /* valid while ref is held */
     int64_t pos;
     size_t len;
+    int64_t next_offset; /* after the slice's last batch: where to read on */
 } log_slice_t;
 
 /* A slice of whole batches from one segment: it starts with the batch that
@@ -173,18 +211,72 @@ typedef int (*log_scan_fn)(const log_batch_info_t *info, void *arg);
  * offset, -EIO when a stored header is invalid, or -errno. */
 int log_scan_batches(log_t *log, int64_t from, log_scan_fn cb, void *arg);
 
-/* Deletes whole oldest sealed segments (never the active one): while the
- * log minus the oldest segment is still >= retention_bytes, while the
- * oldest segment's largest timestamp (its file mtime when it has none) is
- * more than retention_ms before now_ms, and those wholly below the start
- * offset. Advances the start offset. Slices of deleted segments stay
- * readable. Returns the number of segments deleted, or -errno. */
+/* Deletes whole oldest sealed segments of either tier (never the active
+ * one): while the log minus the oldest segment is still >=
+ * retention_bytes, while the oldest segment's largest timestamp (its file
+ * mtime when it has none) is more than retention_ms before now_ms, and
+ * those wholly below the start offset. Advances the start offset. Slices
+ * of deleted segments stay readable. A segment being moved may go too:
+ * log_move_finish then drops the copy. Returns the number of segments
+ * deleted, or -errno. */
 int log_retention_run(log_t *log, int64_t now_ms);
 
 /* Advances the start offset to `offset` (DeleteRecords) and deletes the
- * segments wholly below it. Returns 0, or -ERANGE when offset is above the
- * end offset. An offset at or below the start offset changes nothing. */
+ * segments wholly below it, in either tier. Returns 0, or -ERANGE when
+ * offset is above the end offset. An offset at or below the start offset
+ * changes nothing. */
 int log_delete_records(log_t *log, int64_t offset);
+
+/* ---- the cold tier: moving sealed segments off the owner thread ---- */
+
+typedef struct log_move log_move_t;
+/* Owner thread. The oldest sealed local segment due for the cold tier
+ * (never the active one), with references on its files so that the copy
+ * can run elsewhere; NULL when none is due, no cold tier is set, or a
+ * move of this log is outstanding (at most one). Also NULL, until the log
+ * is reopened, once that segment has failed the copy's check (-EBADMSG):
+ * it stays local, and the segments after it too, since the cold ones are
+ * always the oldest; retention removes it in time. Deciding may load the
+ * segment's index (its largest timestamp), as retention does. */
+log_move_t *log_move_prepare(log_t *log, int64_t now_ms);
+/* Any thread, no access to the log_t: copies the segment's .log into the
+ * cold dir under a temporary name (copy_file_range, falling back to
+ * read/write when the kernel or filesystem refuses, e.g. EXDEV, EOPNOTSUPP,
+ * ENOSYS, EINVAL), checks the copy batch by batch (length, magic, CRC-32C,
+ * offsets contiguous from the base), writes/copies the indexes, fsyncs
+ * every file, renames them into place (the .log last: its rename is the
+ * commit point) and fsyncs the cold directory and the path to it (its
+ * parent, and the directories it created). Returns 0 or -errno
+ * (-EIO/-EBADMSG when the check fails); on failure it removes its
+ * temporary files, and the renamed ones. */
+int log_move_run(log_move_t *m);
+/* Owner thread, after log_move_run returned rc. rc == 0: the segment now
+ * reads from its cold copy (new reads open the cold files; slices already
+ * handed out keep the local fd alive), the local files are unlinked and
+ * the local dir fsynced. rc != 0: nothing changes. Frees m. Returns 0 or
+ * -errno. The log may have been changed meanwhile (appends, rolls,
+ * retention, DeleteRecords deleting that very segment): handle each.
+ *
+ * In detail: returns rc when rc != 0; 0 also when the segment was deleted
+ * meanwhile (the cold copy is then removed); or the -errno of removing a
+ * local file (the segment reads from the cold tier all the same, and the
+ * next log_open removes the local copy). */
+int log_move_finish(log_t *log, log_move_t *m, int rc);
+/* Abandons an outstanding move without running it (used on shutdown or
+ * deletion before the worker ran): frees m. Also safe after log_move_run
+ * returned, whatever it returned (what it made in the cold dir is removed;
+ * the segment stays local), but never while it runs. */
+void log_move_cancel(log_t *log, log_move_t *m);
+/* Whether a move is outstanding. */
+bool log_move_pending(const log_t *log);
+
+typedef struct log_tier_stats {
+    int64_t local_bytes, cold_bytes;
+    size_t local_segments, cold_segments;
+} log_tier_stats_t;
+/* Bytes and segments per tier (their sums are log_size_bytes and
+ * log_segment_count). */
+void log_tier_stats(const log_t *log, log_tier_stats_t *out);
 
 /* ---- clean-shutdown marker of a log.dirs root ---- */
 
@@ -193,5 +285,10 @@ int log_delete_records(log_t *log, int64_t offset);
  * start, after log_dir_was_clean). Returns 0 or -errno. */
 int log_dir_mark_clean(const char *logdirs, bool clean);
 bool log_dir_was_clean(const char *logdirs);
+
+/* mkdir -p of dir (shorter than 4000 bytes), with the levels it made
+ * durable (their parents fsynced): for a tier's root at start. Returns 0
+ * or -errno. */
+int log_dir_create(const char *dir);
 
 #endif

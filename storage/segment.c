@@ -15,7 +15,9 @@
  * follows (a few KiB), so a clean start costs a handful of syscalls per
  * partition; recovery instead reads every byte and checks every CRC. Reads
  * go through seg_reader_t, which fetches one window per pread and serves the
- * batch headers of many small batches from it. */
+ * batch headers of many small batches from it. A copy made for the cold
+ * tier gets the strictest check of all (seg_check_copy: CRC, exact size,
+ * no offset gap), since the original is deleted once it passes. */
 #include "storage/segment.h"
 
 #include "alloc/st.h"
@@ -253,9 +255,12 @@ static int check_crc(seg_reader_t *r, int64_t pos, int64_t total)
 
 /* Accounts batches from pos while they are whole and valid; returns the
  * end of the last good one and sets *err to why it stopped (0: end of
- * file). */
+ * file). `contiguous` also requires each batch to start at the offset
+ * after the previous one (a copy being checked, where a gap can only be
+ * damage). */
 static int64_t scan(seg_t *seg, seg_reader_t *r, int64_t pos, bool crc,
-                    int64_t max_offset, int32_t interval, int *err)
+                    bool contiguous, int64_t max_offset, int32_t interval,
+                    int *err)
 {
     *err = 0;
     while (pos < r->limit) {
@@ -268,6 +273,7 @@ static int64_t scan(seg_t *seg, seg_reader_t *r, int64_t pos, bool crc,
             break;
         }
         if (info.base_offset < seg->next_offset ||
+            (contiguous && info.base_offset != seg->next_offset) ||
             info.base_offset > INT64_MAX - info.last_offset_delta ||
             pos > (int64_t)UINT32_MAX) {
             *err = LOG_EBATCH_CORRUPT;
@@ -386,7 +392,7 @@ int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
         seg->idx.off_file = seg->idx.time_file = UINT32_MAX;
     }
 
-    end = scan(seg, &r, seg->size, mode == SEG_LOAD_RECOVER, max_offset,
+    end = scan(seg, &r, seg->size, mode == SEG_LOAD_RECOVER, false, max_offset,
                interval, &why);
     if (why < 0 && !is_data_error(why)) {
         /* An I/O error says nothing about the data: cut nothing. */
@@ -417,6 +423,48 @@ int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
     }
 free_buf:
     mem_free(buf);
+    return rc;
+}
+
+int seg_check_copy(seg_t *seg, int fd, int64_t size, int64_t max_offset,
+                   int32_t interval, const char *what)
+{
+    seg_reader_t r;
+    struct stat st;
+    int64_t end;
+    uint8_t *buf;
+    int why, rc = 0;
+
+    st_assert(seg->size == 0 && seg->next_offset == seg->base);
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_size != size) {
+        st_error("%s: %" PRId64 " bytes instead of %" PRId64, what,
+                 (int64_t)st.st_size, size);
+        return -EIO;
+    }
+    buf = mem_alloc(SCAN_BUF_RECOVER);
+    if (!buf)
+        return -ENOMEM;
+    seg_reader_init(&r, fd, size, buf, SCAN_BUF_RECOVER);
+    end = scan(seg, &r, 0, true, true, max_offset, interval, &why);
+    mem_free(buf);
+    if (why < 0 && !is_data_error(why))
+        return why;
+    if (why == -ENODATA) {
+        /* Shorter than fstat said: something else changed the file. */
+        st_error("%s: short read at position %" PRId64, what, end);
+        return -EIO;
+    }
+    if (why < 0 || end != size) {
+        st_error("%s: bad batch at position %" PRId64 " (offsets from %" PRId64
+                 "): %s",
+                 what, end, seg->next_offset,
+                 why < 0 ? log_batch_strerror(why) : "trailing bytes");
+        return -EBADMSG;
+    }
+    idx_append_time(&seg->idx, seg->max_ts, seg->max_ts_rel);
+    seg->loaded = seg->ts_known = true;
     return rc;
 }
 

@@ -58,6 +58,8 @@ typedef struct seg {
     bool ts_known; /* max_ts is valid (survives unloading idx) */
     bool writable; /* file opened read-write */
     bool dirty;    /* written since the last log_sync_prepare */
+    bool cold;     /* the files live in the cold tier's directory */
+    bool refused;  /* a copy failed its check: stays local until reopened */
     uint64_t used; /* last use tick, to unload idle sealed indexes */
 } seg_t;
 
@@ -106,6 +108,17 @@ enum seg_load_mode {
  * Returns 0 or -errno (I/O error, -ENOMEM). */
 int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
              int32_t interval, int64_t max_offset, bool truncate, bool *cut);
+
+/* Checks a copy of a sealed segment before the cold tier trusts it, and
+ * accounts it into seg (a fresh seg_new(base, 0), loaded on success: its
+ * indexes are then the copy's): the file behind fd must be exactly `size`
+ * bytes of whole batches, each with magic 2 and a correct CRC-32C, whose
+ * offsets follow each other without a gap from seg->base and stay below
+ * max_offset. `what` names the copy in the error logged. Returns 0,
+ * -EBADMSG when a batch fails, -EIO when the file is shorter or longer
+ * than size, -ENOMEM, or the -errno of a read. */
+int seg_check_copy(seg_t *seg, int fd, int64_t size, int64_t max_offset,
+                   int32_t interval, const char *what);
 
 /* Drops the in-memory index of a sealed segment (reloaded on demand). */
 void seg_unload(seg_t *seg);
