@@ -93,6 +93,9 @@ struct brk_shard {
     struct brk_ctl *ctl_pending;
     int syncs_running;
     uv_timer_t *retention_timer; /* log.retention.check.interval.ms */
+    uv_timer_t *tier_timer;      /* log.tier.check.interval.ms, or NULL */
+    bool tier_moving;            /* one of this shard's moves is running */
+    size_t tier_cursor;          /* bucket where the next search starts */
     bool stopped; /* on_shard_stop ran; the last fsync frees the shard */
     struct brk_coord *coord; /* groups owned here (brk_coord.c) */
     struct met_shard *met;   /* this shard's counters (brk_metrics.h) */
@@ -217,6 +220,7 @@ struct brk_part {
     brk_pop_t *sync_head, *sync_tail;
     bool syncing;
     uint64_t sync_seq; /* syncs prepared so far */
+    bool moving;       /* a segment move to the cold tier is outstanding */
     bool closing;      /* closed while a sync was running: finish after it */
     bool destroy;      /* ... and delete its files then (topic deleted) */
     /* long-poll fetches waiting for data */
@@ -241,7 +245,13 @@ void brk_parts_turn_end(brk_shard_t *sh);
 void brk_parts_cancel_waits(brk_shard_t *sh);
 /* Applies retention (time and size) to every partition this shard owns. */
 void brk_parts_retention(brk_shard_t *sh, int64_t now_ms);
-log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t);
+/* The log settings of partition `index` of t; the cold tier's directory
+ * of the partition is built in cold (n bytes) and pointed at. */
+log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t, int32_t index,
+                            char *cold, size_t n);
+/* Starts moving one segment due for the cold tier, if none of this
+ * shard's is moving (one at a time per shard, on libuv's thread pool). */
+void brk_parts_tier(brk_shard_t *sh, int64_t now_ms);
 
 /* ---- controller ---- */
 

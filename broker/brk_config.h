@@ -83,6 +83,13 @@ typedef struct brk_config {
     int64_t log_retention_bytes;
     int64_t log_retention_check_interval_ms;
 
+    /* Tiered storage (Strata): sealed segments move to a cold dir. */
+    char *log_tier_cold_dir; /* owned, heap; valid if has_ (else no tier) */
+    bool has_log_tier_cold_dir;
+    int64_t log_tier_cold_after_ms;         /* -1 = never by age */
+    int64_t log_tier_local_retention_bytes; /* -1 = no limit */
+    int64_t log_tier_check_interval_ms;
+
     /* Consumer groups and committed offsets. */
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;

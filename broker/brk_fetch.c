@@ -131,8 +131,12 @@ static void respond(brk_rq_t *rq)
                 pr->Records.ref = op->slice.ref;
                 budget -= (int64_t)op->slice.len;
                 any = true;
-                met_topic_out(rq->sh->met, op->topic->id, op->topic->name,
-                              op->topic->name_len, op->slice.len);
+                met_topic_out(
+                    rq->sh->met, op->topic->id, op->topic->name,
+                    op->topic->name_len, op->slice.len,
+                    op->slice.next_offset > op->offset
+                        ? (uint64_t)(op->slice.next_offset - op->offset)
+                        : 0);
             }
         }
     }

@@ -81,7 +81,7 @@ struct met_topic {
     uint64_t id;
     char *name;
     size_t len;
-    uint64_t bytes_in, records_in, bytes_out;
+    uint64_t bytes_in, records_in, bytes_out, records_out;
 };
 
 met_shard_t *met_shard_new(void)
@@ -124,6 +124,17 @@ void met_fsync_done(met_shard_t *m, uint64_t ns, bool failed)
     met_hist_observe(&m->fsync, ns);
     if (failed)
         bump(&m->fsync_errors, 1);
+}
+
+void met_tier_move_done(met_shard_t *m, uint64_t ns, bool failed,
+                        uint64_t bytes)
+{
+    if (failed) {
+        bump(&m->tier_moves_failed, 1);
+        return;
+    }
+    met_hist_observe(&m->tier_move, ns);
+    bump(&m->tier_moved_bytes, bytes);
 }
 
 /* Open addressing with linear probing, keyed by topic id; at most half
@@ -189,11 +200,13 @@ void met_topic_in(met_shard_t *m, uint64_t topic_id, const char *name,
 }
 
 void met_topic_out(met_shard_t *m, uint64_t topic_id, const char *name,
-                   size_t len, uint64_t bytes)
+                   size_t len, uint64_t bytes, uint64_t records)
 {
     struct met_topic *t = topic_get(m, topic_id, name, len);
-    if (t)
+    if (t) {
         t->bytes_out += bytes;
+        t->records_out += records;
+    }
 }
 
 void met_topic_prune(met_shard_t *m,
@@ -348,6 +361,7 @@ int met_snap_add_traffic(met_snap_t *s, const met_shard_t *m)
         s->traffic[s->ntraffic].bytes_in = t->bytes_in;
         s->traffic[s->ntraffic].records_in = t->records_in;
         s->traffic[s->ntraffic].bytes_out = t->bytes_out;
+        s->traffic[s->ntraffic].records_out = t->records_out;
         s->ntraffic++;
     }
     return 0;
@@ -609,6 +623,7 @@ static met_topic_snap_t *traffic_summed(const met_view_t *v, size_t *count)
             t[out - 1].bytes_in += t[i].bytes_in;
             t[out - 1].records_in += t[i].records_in;
             t[out - 1].bytes_out += t[i].bytes_out;
+            t[out - 1].records_out += t[i].records_out;
         } else {
             t[out++] = t[i];
         }
@@ -736,6 +751,30 @@ static void render_fsync(const met_view_t *v, met_buf_t *b)
     met_buf_printf(b, "strata_fsync_errors_total %" PRIu64 "\n", errors);
 }
 
+static void render_tier_moves(const met_view_t *v, met_buf_t *b)
+{
+    met_hist_sum_t h = {0};
+    uint64_t failed = 0, bytes = 0;
+    if (!v->cold_tier)
+        return;
+    for (int s = 0; s < v->nshards; s++) {
+        met_hist_add(&h, &v->shards[s]->tier_move);
+        failed += get(&v->shards[s]->tier_moves_failed);
+        bytes += get(&v->shards[s]->tier_moved_bytes);
+    }
+    family(b, "strata_tier_move_duration_seconds", "histogram",
+           "Duration of each successful segment move to the cold tier (copy, "
+           "check, fsync, rename), on a worker thread.");
+    histogram(b, "strata_tier_move_duration_seconds", "", &h);
+    family(b, "strata_tier_move_failures_total", "counter",
+           "Segment moves to the cold tier that failed (the segment stays "
+           "local and is tried again).");
+    met_buf_printf(b, "strata_tier_move_failures_total %" PRIu64 "\n", failed);
+    family(b, "strata_tier_moved_bytes_total", "counter",
+           "Bytes of segments moved to the cold tier.");
+    met_buf_printf(b, "strata_tier_moved_bytes_total %" PRIu64 "\n", bytes);
+}
+
 static void render_broker(const met_view_t *v, met_buf_t *b)
 {
     char node[16];
@@ -831,6 +870,10 @@ static void render_connections(const met_view_t *v, met_buf_t *b)
            "Connections refused at max.connections.");
     met_buf_printf(b, "strata_connections_refused_total %" PRIu64 "\n",
                    t.refused);
+    family(b, "strata_connections_max", "gauge",
+           "Open connections above which new ones are refused "
+           "(max.connections).");
+    met_buf_printf(b, "strata_connections_max %d\n", (int)v->max_connections);
     family(b, "strata_network_received_bytes_total", "counter",
            "Bytes read from Kafka client connections.");
     met_buf_printf(b, "strata_network_received_bytes_total %" PRIu64 "\n",
@@ -869,58 +912,82 @@ static void render_traffic(const met_view_t *v, met_buf_t *b)
     for (size_t i = 0; i < n; i++)
         topic_sample(b, "strata_topic_bytes_out_total", t[i].topic,
                      t[i].bytes_out);
+    family(b, "strata_topic_records_out_total", "counter",
+           "Records sent to consumers in fetch responses, by topic, counted "
+           "from each fetch offset (a batch's records before it are sent "
+           "but not counted).");
+    for (size_t i = 0; i < n; i++)
+        topic_sample(b, "strata_topic_records_out_total", t[i].topic,
+                     t[i].records_out);
     mem_free(t);
 }
 
 static void part_labels(met_buf_t *b, const char *name,
-                        const met_part_snap_t *p, bool tier)
+                        const met_part_snap_t *p, const char *tier)
 {
     met_buf_printf(b, "%s{", name);
     label(b, "topic", p->topic, strlen(p->topic), true);
-    met_buf_printf(b, ",partition=\"%d\"%s} ", (int)p->partition,
-                   tier ? ",tier=\"local\"" : "");
+    met_buf_printf(b, ",partition=\"%d\"", (int)p->partition);
+    if (tier)
+        met_buf_printf(b, ",tier=\"%s\"", tier);
+    met_buf_printf(b, "} ");
 }
 
 static void render_partitions(const met_view_t *v, const part_index_t *ix,
                               met_buf_t *b)
 {
-    int64_t bytes = 0, segs = 0;
+    int64_t bytes = 0, segs = 0, cbytes = 0, csegs = 0;
     family(b, "strata_partition_log_start_offset", "gauge",
            "First offset still readable in the partition.");
     for (size_t i = 0; i < ix->n; i++) {
-        part_labels(b, "strata_partition_log_start_offset", ix->p[i], false);
+        part_labels(b, "strata_partition_log_start_offset", ix->p[i], NULL);
         met_buf_printf(b, "%" PRId64 "\n", ix->p[i]->log_start);
     }
     family(b, "strata_partition_log_end_offset", "gauge",
            "Next offset to be written in the partition (its high "
            "watermark).");
     for (size_t i = 0; i < ix->n; i++) {
-        part_labels(b, "strata_partition_log_end_offset", ix->p[i], false);
+        part_labels(b, "strata_partition_log_end_offset", ix->p[i], NULL);
         met_buf_printf(b, "%" PRId64 "\n", ix->p[i]->log_end);
     }
     family(b, "strata_partition_size_bytes", "gauge",
            "Bytes of the partition's segments, by storage tier.");
     for (size_t i = 0; i < ix->n; i++) {
-        part_labels(b, "strata_partition_size_bytes", ix->p[i], true);
+        part_labels(b, "strata_partition_size_bytes", ix->p[i], "local");
         met_buf_printf(b, "%" PRId64 "\n", ix->p[i]->size_bytes);
         bytes += ix->p[i]->size_bytes;
+        if (!v->cold_tier)
+            continue;
+        part_labels(b, "strata_partition_size_bytes", ix->p[i], "cold");
+        met_buf_printf(b, "%" PRId64 "\n", ix->p[i]->cold_size_bytes);
+        cbytes += ix->p[i]->cold_size_bytes;
     }
     family(b, "strata_partition_segments", "gauge",
            "Segments of the partition, by storage tier.");
     for (size_t i = 0; i < ix->n; i++) {
-        part_labels(b, "strata_partition_segments", ix->p[i], true);
+        part_labels(b, "strata_partition_segments", ix->p[i], "local");
         met_buf_printf(b, "%" PRId64 "\n", ix->p[i]->segments);
         segs += ix->p[i]->segments;
+        if (!v->cold_tier)
+            continue;
+        part_labels(b, "strata_partition_segments", ix->p[i], "cold");
+        met_buf_printf(b, "%" PRId64 "\n", ix->p[i]->cold_segments);
+        csegs += ix->p[i]->cold_segments;
     }
     family(b, "strata_log_size_bytes", "gauge",
            "Bytes of all partitions' segments, by storage tier.");
     met_buf_printf(b, "strata_log_size_bytes{tier=\"local\"} %" PRId64 "\n",
                    bytes);
+    if (v->cold_tier)
+        met_buf_printf(b, "strata_log_size_bytes{tier=\"cold\"} %" PRId64 "\n",
+                       cbytes);
     family(b, "strata_log_segments", "gauge",
            "Segments of all partitions, by storage tier.");
     met_buf_printf(b, "strata_log_segments{tier=\"local\"} %" PRId64 "\n",
                    segs);
-    (void)v;
+    if (v->cold_tier)
+        met_buf_printf(b, "strata_log_segments{tier=\"cold\"} %" PRId64 "\n",
+                       csegs);
 }
 
 static const char *const group_states[] = {
@@ -1003,6 +1070,31 @@ static void render_groups(const met_view_t *v, const part_index_t *ix,
     mem_free(r);
 }
 
+/* Free and total space of the filesystem under each tier's directory,
+ * so that "disk nearly full" needs no node exporter. */
+static void render_dirs(const met_view_t *v, met_buf_t *b)
+{
+    static const char *const names[2] = {"strata_log_dir_free_bytes",
+                                         "strata_log_dir_size_bytes"};
+    static const char *const help[2] = {
+        "Bytes available to the broker on the filesystem holding the "
+        "tier's directory.",
+        "Size of the filesystem holding the tier's directory."};
+    for (int k = 0; k < 2; k++) {
+        family(b, names[k], "gauge", help[k]);
+        for (int i = 0; i < v->ndirs; i++) {
+            const struct met_dir *d = &v->dirs[i];
+            if (!d->ok)
+                continue;
+            met_buf_printf(b, "%s{", names[k]);
+            label(b, "tier", d->tier, strlen(d->tier), true);
+            label(b, "dir", d->path, strlen(d->path), false);
+            met_buf_printf(b, "} %" PRIu64 "\n",
+                           k ? d->size_bytes : d->free_bytes);
+        }
+    }
+}
+
 void met_render_prometheus(const met_view_t *v, met_buf_t *out)
 {
     part_index_t ix;
@@ -1010,7 +1102,9 @@ void met_render_prometheus(const met_view_t *v, met_buf_t *out)
     render_broker(v, out);
     render_requests(v, out);
     render_fsync(v, out);
+    render_tier_moves(v, out);
     render_connections(v, out);
+    render_dirs(v, out);
     render_loops(v, out);
     render_traffic(v, out);
     render_partitions(v, &ix, out);
@@ -1075,10 +1169,17 @@ static void json_topics(const met_view_t *v, const part_index_t *ix,
                            ",\"log_end_offset\":%" PRId64
                            ",\"size_bytes\":%" PRId64 ",\"segments\":%" PRId64
                            ",\"tiers\":{\"local\":{\"size_bytes\":%" PRId64
-                           ",\"segments\":%" PRId64 "}}}",
+                           ",\"segments\":%" PRId64 "}",
                            first ? "" : ",", (int)p->partition, p->log_start,
-                           p->log_end, p->size_bytes, p->segments,
-                           p->size_bytes, p->segments);
+                           p->log_end, p->size_bytes + p->cold_size_bytes,
+                           p->segments + p->cold_segments, p->size_bytes,
+                           p->segments);
+            if (v->cold_tier)
+                met_buf_printf(b,
+                               ",\"cold\":{\"size_bytes\":%" PRId64
+                               ",\"segments\":%" PRId64 "}",
+                               p->cold_size_bytes, p->cold_segments);
+            PUTS(b, "}}");
             first = false;
         }
         PUTS(b, "]}");

@@ -84,6 +84,9 @@ typedef struct met_shard {
     met_hist_t latency[MET_API_SLOTS];
     met_hist_t fsync;
     _Atomic uint64_t fsync_errors;
+    /* Segment moves to the cold tier, and the bytes they moved. */
+    met_hist_t tier_move;
+    _Atomic uint64_t tier_moves_failed, tier_moved_bytes;
     /* Shard thread only: bytes and records in and out per topic, an open
      * hash table keyed by topic id. */
     _Alignas(64) struct met_topic **topics;
@@ -99,6 +102,10 @@ void met_shard_free(met_shard_t *m);
 void met_request_done(met_shard_t *m, int api_slot, kp_err_t err,
                       uint64_t latency_ns);
 void met_fsync_done(met_shard_t *m, uint64_t ns, bool failed);
+/* A move to the cold tier ended (shard thread): its duration (copy,
+ * check, fsync and rename) and the bytes moved when it succeeded. */
+void met_tier_move_done(met_shard_t *m, uint64_t ns, bool failed,
+                        uint64_t bytes);
 
 /* Per-topic traffic (shard thread). The topic is identified by its id
  * (unique within the process, so a topic deleted and created again starts
@@ -107,7 +114,7 @@ void met_fsync_done(met_shard_t *m, uint64_t ns, bool failed);
 void met_topic_in(met_shard_t *m, uint64_t topic_id, const char *name,
                   size_t len, uint64_t bytes, uint64_t records);
 void met_topic_out(met_shard_t *m, uint64_t topic_id, const char *name,
-                   size_t len, uint64_t bytes);
+                   size_t len, uint64_t bytes, uint64_t records);
 /* Drops the entries for which keep() returns false (topics deleted), so
  * the table holds only live topics. Shard thread. */
 void met_topic_prune(met_shard_t *m,
@@ -120,7 +127,9 @@ void met_topic_prune(met_shard_t *m,
 typedef struct met_part_snap {
     const char *topic; /* NUL-terminated, in the snapshot's pool */
     int32_t partition;
-    int64_t log_start, log_end, size_bytes, segments;
+    int64_t log_start, log_end;
+    int64_t size_bytes, segments;           /* local tier */
+    int64_t cold_size_bytes, cold_segments; /* cold tier */
 } met_part_snap_t;
 
 typedef struct met_group_snap {
@@ -140,7 +149,7 @@ typedef struct met_offset_snap {
 
 typedef struct met_topic_snap {
     const char *topic; /* in the pool */
-    uint64_t bytes_in, records_in, bytes_out;
+    uint64_t bytes_in, records_in, bytes_out, records_out;
 } met_topic_snap_t;
 
 typedef struct met_topic_info {
@@ -222,7 +231,17 @@ typedef struct met_view {
     const char *cluster_id;
     const char *version;
     double uptime_s;
-    double start_time_s; /* Unix time */
+    double start_time_s;     /* Unix time */
+    int32_t max_connections; /* max.connections */
+    bool cold_tier;          /* log.tier.cold.dir is set */
+    /* The filesystems holding each tier's directory (statvfs at scrape
+     * time): local (log.dirs) first, then cold when configured. */
+    struct met_dir {
+        const char *tier, *path;
+        bool ok; /* statvfs succeeded */
+        uint64_t free_bytes, size_bytes;
+    } dirs[2];
+    int ndirs;
 } met_view_t;
 
 /* Appends the Prometheus text exposition (format 0.0.4) of v. */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,8 +118,14 @@ static met_snap_t *collect(brk_shard_t *sh, struct met_slot *slot)
             ps.partition = p;
             ps.log_start = log_start_offset(bp->log);
             ps.log_end = log_end_offset(bp->log);
-            ps.size_bytes = log_size_bytes(bp->log);
-            ps.segments = (int64_t)log_segment_count(bp->log);
+            {
+                log_tier_stats_t ts;
+                log_tier_stats(bp->log, &ts);
+                ps.size_bytes = ts.local_bytes;
+                ps.segments = (int64_t)ts.local_segments;
+                ps.cold_size_bytes = ts.cold_bytes;
+                ps.cold_segments = (int64_t)ts.cold_segments;
+            }
             rc = met_snap_add_part(s, t->name, t->name_len, &ps);
         }
     }
@@ -295,6 +302,23 @@ static int view_and_render(met_registry_t *r, bool status, met_buf_t *out)
     v.version = STRATA_VERSION;
     v.uptime_s = (double)(st_now_ns() - r->start_ns) / 1e9;
     v.start_time_s = (double)r->start_wall_ms / 1e3;
+    v.max_connections = r->b->cfg->max_connections;
+    v.cold_tier = r->b->cfg->has_log_tier_cold_dir;
+    /* statvfs here, on the HTTP thread: a slow disk delays the scrape,
+     * never a shard. */
+    v.dirs[v.ndirs++] =
+        (struct met_dir){.tier = "local", .path = r->b->cfg->log_dirs};
+    if (r->b->cfg->has_log_tier_cold_dir)
+        v.dirs[v.ndirs++] = (struct met_dir){
+            .tier = "cold", .path = r->b->cfg->log_tier_cold_dir};
+    for (int i = 0; out && !status && i < v.ndirs; i++) {
+        struct statvfs sv;
+        if (statvfs(v.dirs[i].path, &sv) == 0) {
+            v.dirs[i].ok = true;
+            v.dirs[i].free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+            v.dirs[i].size_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+        }
+    }
     if (out) {
         if (status)
             met_render_status(&v, out);

@@ -86,9 +86,20 @@ static int table_grow(brk_shard_t *sh)
     return 0;
 }
 
-log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t)
+log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t, int32_t index,
+                            char *cold, size_t n)
 {
     log_config_t lc = {0};
+    /* __consumer_offsets stays local: the coordinator replays and
+     * compacts it, and it is small. */
+    if (b->cfg->has_log_tier_cold_dir &&
+        !brk_topic_is_internal(t->name, t->name_len)) {
+        snprintf(cold, n, "%s/%.*s-%d", b->cfg->log_tier_cold_dir,
+                 (int)t->name_len, t->name, index);
+        lc.cold_dir = cold;
+    }
+    lc.cold_after_ms = b->cfg->log_tier_cold_after_ms;
+    lc.local_retention_bytes = b->cfg->log_tier_local_retention_bytes;
     lc.segment_bytes = t->cfg.segment_bytes;
     lc.roll_ms = brk_config_roll_ms(b->cfg);
     lc.index_interval_bytes = b->cfg->log_index_interval_bytes;
@@ -119,8 +130,8 @@ static void drop_stale_snapshot(brk_part_t *p)
 int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
                   bool recover)
 {
-    char dir[4400];
-    log_config_t lc = brk_log_config(sh->b, t);
+    char dir[4400], cold[4400];
+    log_config_t lc = brk_log_config(sh->b, t, index, cold, sizeof(cold));
     brk_part_t *p;
     int rc;
 
@@ -214,9 +225,9 @@ void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy)
         *d = p->next_dirty;
         p->dirty = false;
     }
-    if (p->syncing || (p->pids && p->pids->snapping)) {
-        /* A worker still uses the log's files: finish in sync_after or
-         * snap_after, closing or deleting as asked here. */
+    if (p->syncing || p->moving || (p->pids && p->pids->snapping)) {
+        /* A worker still uses the log's files: finish in sync_after,
+         * snap_after or move_after, closing or deleting as asked here. */
         p->closing = true;
         p->destroy = destroy;
         p->hnext = NULL;
@@ -346,7 +357,7 @@ static void sync_after(uv_work_t *w, int status)
     for (op = p->sync_head; op; op = op->next)
         p->sync_tail = op;
     if (p->closing) {
-        if (!p->pids || !p->pids->snapping)
+        if ((!p->pids || !p->pids->snapping) && !p->moving)
             part_free(sh, p, p->destroy);
     } else if (p->sync_head) {
         start_sync(sh, p);
@@ -387,6 +398,117 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p)
     uv_queue_work(net_shard_loop(sh->ns), &j->work, sync_work, sync_after);
 }
 
+/* ---- the cold tier ---- */
+
+/* One move at a time per shard: a move copies a whole segment, and the
+ * thread pool also runs the fsyncs that acks=all producers wait for.
+ * Counted with the fsyncs in syncs_running and the server's busy count,
+ * so that shutdown and partition close wait for it like for an fsync. */
+struct move_job {
+    uv_work_t work;
+    brk_shard_t *sh;
+    brk_part_t *p;
+    log_move_t *m;
+    int rc;
+    uint64_t ns;
+};
+
+static void move_work(uv_work_t *w)
+{
+    struct move_job *j = w->data;
+    uint64_t t0 = st_now_ns();
+    j->rc = log_move_run(j->m);
+    j->ns = st_now_ns() - t0;
+}
+
+static void move_after(uv_work_t *w, int status)
+{
+    struct move_job *j = w->data;
+    brk_shard_t *sh = j->sh;
+    brk_part_t *p = j->p;
+    int rc = status < 0 ? -ECANCELED : j->rc, frc;
+    log_tier_stats_t before, after;
+
+    log_tier_stats(p->log, &before);
+    if (status < 0) {
+        log_move_cancel(p->log, j->m);
+        frc = rc;
+    } else {
+        frc = log_move_finish(p->log, j->m, rc);
+    }
+    log_tier_stats(p->log, &after);
+    if (rc < 0)
+        st_warn("%s: moving a segment to the cold tier failed: %s", p->dir,
+                strerror(-rc));
+    else if (frc < 0)
+        st_warn("%s: segment moved to the cold tier, but its local copy "
+                "could not be removed: %s (removed at the next start)",
+                p->dir, strerror(-frc));
+    met_tier_move_done(sh->met, j->ns,
+                       rc<0, after.cold_bytes> before.cold_bytes
+                           ? (uint64_t)(after.cold_bytes - before.cold_bytes)
+                           : 0);
+    sh->syncs_running--;
+    net_server_busy(net_shard_server(sh->ns), -1);
+    mem_free(j);
+    p->moving = false;
+    sh->tier_moving = false;
+    if (p->closing) {
+        if (!p->syncing && !(p->pids && p->pids->snapping))
+            part_free(sh, p, p->destroy);
+    } else if (rc == 0 && !sh->stopped) {
+        /* Catching up (a backlog after start, or a burst): go on with
+         * the next due segment rather than wait for the timer. */
+        brk_parts_tier(sh, st_wall_ms());
+    }
+    if (sh->stopped && sh->syncs_running == 0)
+        mem_free(sh);
+}
+
+static bool start_move(brk_shard_t *sh, brk_part_t *p, int64_t now_ms)
+{
+    struct move_job *j;
+    log_move_t *m;
+    if (p->moving || p->closing)
+        return false;
+    m = log_move_prepare(p->log, now_ms);
+    if (!m)
+        return false;
+    j = mem_calloc(1, sizeof(*j));
+    if (!j) {
+        log_move_cancel(p->log, m);
+        return false;
+    }
+    j->sh = sh;
+    j->p = p;
+    j->m = m;
+    j->work.data = j;
+    p->moving = true;
+    sh->tier_moving = true;
+    sh->syncs_running++;
+    net_server_busy(net_shard_server(sh->ns), 1);
+    uv_queue_work(net_shard_loop(sh->ns), &j->work, move_work, move_after);
+    return true;
+}
+
+void brk_parts_tier(brk_shard_t *sh, int64_t now_ms)
+{
+    if (sh->tier_moving || sh->stopped || !sh->b->cfg->has_log_tier_cold_dir ||
+        sh->nbuckets == 0)
+        return;
+    /* Round robin over the buckets, so that one busy partition does not
+     * starve the others. */
+    for (size_t k = 0; k < sh->nbuckets; k++) {
+        size_t i = (sh->tier_cursor + k) % sh->nbuckets;
+        for (brk_part_t *p = sh->parts[i]; p; p = p->hnext) {
+            if (start_move(sh, p, now_ms)) {
+                sh->tier_cursor = i + 1;
+                return;
+            }
+        }
+    }
+}
+
 /* ---- producer state snapshots ---- */
 
 /* Counted with the fsyncs in syncs_running and the server's busy count:
@@ -424,7 +546,7 @@ static void snap_after(uv_work_t *w, int status)
     p->pids->snapping = false;
     if (p->closing) {
         /* part_free writes the final snapshot itself. */
-        if (!p->syncing)
+        if (!p->syncing && !p->moving)
             part_free(sh, p, p->destroy);
     } else if (p->pids->snap_again) {
         start_snapshot(sh, p);

@@ -17,12 +17,55 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static void on_retention_timer(uv_timer_t *t)
 {
     brk_parts_retention(t->data, st_wall_ms());
+}
+
+/* The cold tier's directory is created when missing, and must be neither
+ * log.dirs nor inside it, nor contain it: partition directories of one
+ * would be taken for those of the other. */
+static int check_cold_dir(const brk_config_t *cfg)
+{
+    char local[PATH_MAX], cold[PATH_MAX];
+    size_t nl, nc;
+    int rc;
+    if (!cfg->has_log_tier_cold_dir)
+        return 0;
+    rc = log_dir_create(cfg->log_tier_cold_dir);
+    if (rc < 0 || !realpath(cfg->log_tier_cold_dir, cold) ||
+        !realpath(cfg->log_dirs, local)) {
+        rc = rc < 0 ? rc : -errno;
+        st_error("log.tier.cold.dir %s: %s", cfg->log_tier_cold_dir,
+                 strerror(-rc));
+        return rc;
+    }
+    nl = strlen(local);
+    nc = strlen(cold);
+    if (!strcmp(local, cold) ||
+        (nc > nl && !strncmp(cold, local, nl) && cold[nl] == '/') ||
+        (nl > nc && !strncmp(local, cold, nc) && local[nc] == '/')) {
+        st_error("log.tier.cold.dir %s and log.dirs %s must not be the same "
+                 "directory or inside one another",
+                 cold, local);
+        return -EINVAL;
+    }
+    st_info("cold tier in %s (segments older than %lld ms%s)", cold,
+            (long long)cfg->log_tier_cold_after_ms,
+            cfg->log_tier_local_retention_bytes >= 0
+                ? ", or beyond log.tier.local.retention.bytes"
+                : "");
+    return 0;
+}
+
+static void on_tier_timer(uv_timer_t *t)
+{
+    brk_parts_tier(t->data, st_wall_ms());
 }
 
 static void on_shard_start(net_shard_t *ns)
@@ -57,6 +100,17 @@ static void on_shard_start(net_shard_t *ns)
     uv_timer_start(sh->retention_timer, on_retention_timer,
                    (uint64_t)b->cfg->log_retention_check_interval_ms,
                    (uint64_t)b->cfg->log_retention_check_interval_ms);
+    /* Deciding what moves is cheap (a look at each partition's oldest
+     * local segment); the moves themselves run on the thread pool. */
+    if (b->cfg->has_log_tier_cold_dir) {
+        sh->tier_timer = mem_alloc(sizeof(*sh->tier_timer));
+        st_assert(sh->tier_timer);
+        uv_timer_init(net_shard_loop(ns), sh->tier_timer);
+        sh->tier_timer->data = sh;
+        uv_timer_start(sh->tier_timer, on_tier_timer,
+                       (uint64_t)b->cfg->log_tier_check_interval_ms,
+                       (uint64_t)b->cfg->log_tier_check_interval_ms);
+    }
 }
 
 static void free_handle(uv_handle_t *h)
@@ -81,6 +135,8 @@ static void on_shard_stop(net_shard_t *ns)
     sh->topics = NULL;
     net_shard_set_app(ns, NULL);
     uv_close((uv_handle_t *)sh->retention_timer, free_handle);
+    if (sh->tier_timer)
+        uv_close((uv_handle_t *)sh->tier_timer, free_handle);
     /* An fsync still running (the shutdown wait is bounded) finishes its
      * partitions' close and frees the shard after itself. */
     if (sh->syncs_running == 0)
@@ -113,6 +169,9 @@ int brk_run(brk_config_t *cfg)
             simd_init(), b.nshards);
 
     rc = brk_meta_load(&b);
+    if (rc < 0)
+        goto out;
+    rc = check_cold_dir(cfg);
     if (rc < 0)
         goto out;
     b.clean_start = log_dir_was_clean(cfg->log_dirs);

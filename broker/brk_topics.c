@@ -1251,8 +1251,11 @@ static void apply_changed(brk_shard_t *sh, const brk_topic_t *ot,
         part = brk_part_find(sh, nt->id, p);
         if (!part)
             continue;
-        lc = brk_log_config(sh->b, nt);
-        log_set_limits(part->log, &lc);
+        {
+            char cold[4400];
+            lc = brk_log_config(sh->b, nt, p, cold, sizeof(cold));
+            log_set_limits(part->log, &lc);
+        }
         part->max_message_bytes = nt->cfg.max_message_bytes;
     }
 }

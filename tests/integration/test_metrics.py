@@ -198,17 +198,22 @@ def test_records_in_counter_reads_n(mbroker):
     assert value(s, "strata_connections_accepted_total") >= 1
 
 
-def test_bytes_out_counted_for_fetches(mbroker):
+def test_bytes_and_records_out_counted_for_fetches(mbroker):
     topic = unique_topic("out")
     create_topic(mbroker.bootstrap, topic)
     produce_all(mbroker.bootstrap, topic, [(None, b"y" * 100, 0)] * 10)
     c = kw.Client(mbroker.addr)
     try:
-        c.fetch(topic, 0, 0)
+        assert len(kw.decode_record_batches(c.fetch(topic, 0, 0)["records"])) \
+            == 10
+        # from the middle: the records before offset 4 may travel in the
+        # same batch, but only those from 4 on count
+        c.fetch(topic, 0, 4)
     finally:
         c.conn.close()
     s = parse_metrics(scrape(mbroker))
     assert value(s, "strata_topic_bytes_out_total", topic=topic) >= 1000
+    assert value(s, "strata_topic_records_out_total", topic=topic) == 16
 
 
 def test_request_errors_are_counted_by_code(mbroker):

@@ -222,7 +222,7 @@ static void test_topic_table(void **state)
         met_topic_in(m, (uint64_t)i + 1, name, strlen(name), 100, 3);
     }
     met_topic_in(m, 5, "t04", 3, 1, 1);
-    met_topic_out(m, 5, "t04", 3, 42);
+    met_topic_out(m, 5, "t04", 3, 42, 6);
     assert_int_equal(m->ntopics, 40);
     assert_int_equal(met_snap_add_traffic(s, m), 0);
     assert_int_equal(s->ntraffic, 40);
@@ -232,6 +232,7 @@ static void test_topic_table(void **state)
         assert_int_equal(s->traffic[i].bytes_in, 101);
         assert_int_equal(s->traffic[i].records_in, 4);
         assert_int_equal(s->traffic[i].bytes_out, 42);
+        assert_int_equal(s->traffic[i].records_out, 6);
     }
     met_snap_free(s);
     met_shard_free(m);
@@ -397,7 +398,7 @@ static void test_render_topics_and_lag(void **state)
     add_part(f.snaps[1], "a", 0, 0, 0);
     met_topic_in(f.shards[0], 1, "orders", 6, 1000, 10);
     met_topic_in(f.shards[1], 1, "orders", 6, 500, 5);
-    met_topic_out(f.shards[1], 1, "orders", 6, 77);
+    met_topic_out(f.shards[1], 1, "orders", 6, 77, 9);
     assert_int_equal(met_snap_add_traffic(f.snaps[0], f.shards[0]), 0);
     assert_int_equal(met_snap_add_traffic(f.snaps[1], f.shards[1]), 0);
     assert_int_equal(
@@ -414,6 +415,7 @@ static void test_render_topics_and_lag(void **state)
     assert_line(text, "strata_topic_records_in_total{topic=\"orders\"} 15");
     assert_line(text, "strata_topic_bytes_in_total{topic=\"orders\"} 1500");
     assert_line(text, "strata_topic_bytes_out_total{topic=\"orders\"} 77");
+    assert_line(text, "strata_topic_records_out_total{topic=\"orders\"} 9");
     assert_line(text, "strata_partition_log_end_offset{topic=\"orders\","
                       "partition=\"1\"} 40");
     assert_line(text, "strata_partition_log_start_offset{topic=\"orders\","
