@@ -768,7 +768,7 @@ static void render_tier_moves(const met_view_t *v, met_buf_t *b)
     histogram(b, "strata_tier_move_duration_seconds", "", &h);
     family(b, "strata_tier_move_failures_total", "counter",
            "Segment moves to the cold tier that failed (the segment stays "
-           "local and is tried again).");
+           "local; tried again, unless its copy failed the check).");
     met_buf_printf(b, "strata_tier_move_failures_total %" PRIu64 "\n", failed);
     family(b, "strata_tier_moved_bytes_total", "counter",
            "Bytes of segments moved to the cold tier.");

@@ -137,6 +137,14 @@ class Broker:
                # an ephemeral port, so that brokers running side by side
                # do not contend for the default 127.0.0.1:8080
                "--set", "metrics.listener=127.0.0.1:0"]
+        # STRATA_IT_SET="key=value,key=value" adds settings to every broker
+        # (CTest runs the core tests again per log.io.mode this way); a
+        # test's own settings win.
+        extra = os.environ.get("STRATA_IT_SET", "")
+        for kv in filter(None, (x.strip() for x in extra.split(","))):
+            k = kv.split("=", 1)[0]
+            if k not in self.settings:
+                cmd += ["--set", kv]
         for k, v in self.settings.items():
             cmd += ["--set", "%s=%s" % (k, v)]
         return cmd

@@ -4,11 +4,15 @@
   rule file it names), `promtool check rules`, and `promtool test rules`
   on the alerts' unit tests, which must make every alert fire on
   unhealthy series and stay quiet on a healthy broker.
-- Every strata_* series named by an alert rule or by a Grafana panel or
-  variable exists in the /metrics output of a live broker that has had
-  produce, fetch and consumer-group traffic; a histogram is referenced
-  only through its _bucket/_sum/_count series. The dashboard loads, has
-  the panels operators expect, and every query parses (promtool).
+- Every alert reads the broker's own series (or its scrape's `up`), and
+  every strata_* series named by an alert rule or by a Grafana panel or
+  variable exists in the /metrics output of a live broker, with a cold
+  tier, that has had produce, fetch and consumer-group traffic; a
+  histogram is referenced only through its _bucket/_sum/_count series.
+  The disk and log size series are there for both tiers, and so are the
+  cold tier's move series. The dashboard loads, has the panels operators
+  expect (log size split by tier, not filtered to one), and every query
+  parses (promtool).
 - The sample configuration, deploy/server.properties, starts a broker
   with only the data directory and ports overridden.
 - systemd: the unit's ExecStart, parsed from the unit, runs the broker
@@ -213,10 +217,15 @@ def test_alert_set_and_its_tests_cover_each_other():
     assert len(names) == len(set(names)), names
     for want in ("StrataBrokerDown", "StrataShardNotAnswering",
                  "StrataConsumerLagGrowing", "StrataDiskNearlyFull",
-                 "StrataFsyncSlow", "StrataRequestErrors"):
+                 "StrataDiskFillingUp", "StrataFsyncSlow",
+                 "StrataRequestErrors", "StrataConnectionsNearLimit",
+                 "StrataTierMoveFailing"):
         assert want in names, want
     for r in rules:
         assert r["labels"]["severity"] in ("critical", "warning"), r["alert"]
+        # the broker's own series (or its scrape's up), no exporter's
+        assert promql_names(r["expr"]) or \
+            re.search(r'\bup\{job="strata"\}', r["expr"]), r["alert"]
         for a in ("summary", "description", "runbook"):
             assert r["annotations"].get(a), (r["alert"], a)
     tests = load_yaml(ALERT_TESTS)["tests"]
@@ -289,6 +298,7 @@ def test_dashboard_loads_and_has_the_panels():
     # what operators look for, by the series each panel must show
     wanted = {
         "produce records per topic": "strata_topic_records_in_total",
+        "fetch records per topic": "strata_topic_records_out_total",
         "bytes in per topic": "strata_topic_bytes_in_total",
         "bytes out per topic": "strata_topic_bytes_out_total",
         "requests by API": "strata_requests_total",
@@ -297,7 +307,11 @@ def test_dashboard_loads_and_has_the_panels():
         "fetch latency": 'api="Fetch"',
         "fsync latency": "strata_fsync_duration_seconds_bucket",
         "connections": "strata_connections_active",
+        "connections against max.connections": "strata_connections_max",
         "log size per tier": "strata_log_size_bytes",
+        "free disk space per tier": "strata_log_dir_free_bytes",
+        "moved to the cold tier": "strata_tier_moved_bytes_total",
+        "tier move failures": "strata_tier_move_failures_total",
         "shard loop utilisation": "strata_shard_loop_idle_seconds_total",
         "shard up": "strata_shard_up",
         "lag per group and partition": "strata_group_lag",
@@ -308,6 +322,11 @@ def test_dashboard_loads_and_has_the_panels():
         assert sum(1 for p in panels for t in p["targets"]
                    if t.get("legendFormat") == q) >= 3, q
     assert "lag" in titles and "latency" in titles
+    # log size per tier: one series per tier, so both show with a cold tier
+    size = [e for e in exprs.values() if "strata_log_size_bytes" in e
+            and "by (tier)" in e]
+    assert size, "no log size panel per tier"
+    assert all("tier=" not in e and "tier!" not in e for e in size), size
     lag = [p for p in panels if "by (group, topic, partition)"
            in exprs[p["title"]]]
     assert lag, "no lag panel per group and partition"
@@ -349,6 +368,11 @@ class MetricsBroker(Broker):
         # after the harness's metrics.listener=127.0.0.1:0, so it wins
         settings["metrics.listener"] = "127.0.0.1:%d" % self.metrics_port
         super().__init__(settings)
+        if not self.external:
+            # a cold tier too, so that the disk series of both tiers show
+            # (not made here: the broker creates it at start)
+            self.cold_dir = os.path.join(self.workdir, "cold")
+            self.settings["log.tier.cold.dir"] = self.cold_dir
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.metrics_port, path)
@@ -356,8 +380,8 @@ class MetricsBroker(Broker):
 
 @pytest.fixture(scope="module")
 def live_metrics():
-    """A two-shard broker after produce, fetch and a consumer group commit:
-    (broker, /metrics text)."""
+    """A two-shard broker with a cold tier, after produce, fetch and a
+    consumer group commit: (broker, /metrics text)."""
     if os.environ.get("STRATA_BOOTSTRAP"):
         pytest.skip("needs its own broker (STRATA_BOOTSTRAP is set)")
     b = MetricsBroker({"num.shards": 2,
@@ -405,6 +429,41 @@ def test_alert_rules_use_only_exported_series(live_metrics):
         names |= promql_names(r["expr"])
     assert names, "no strata_* name found in the rules"
     assert missing_names(names, samples, types) == []
+
+
+def test_disk_series_per_tier(live_metrics):
+    """The disk alerts and panels group by tier: a broker with a cold tier
+    exports free and total bytes for both, and free never exceeds total."""
+    b, text = live_metrics
+    got = {}
+    for m in re.finditer(r'^(strata_log_dir_(?:free|size)_bytes)'
+                         r'\{([^}]*)\} (\d+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        got[(m.group(1), labels["tier"])] = (labels["dir"], int(m.group(3)))
+    for tier, d in (("local", b.data_dir), ("cold", b.cold_dir)):
+        free = got[("strata_log_dir_free_bytes", tier)]
+        size = got[("strata_log_dir_size_bytes", tier)]
+        assert free[0] == size[0] == d, (tier, free, size)
+        assert 0 <= free[1] <= size[1] and size[1] > 0, (tier, free, size)
+
+
+def test_size_and_move_series_with_a_cold_tier(live_metrics):
+    """With log.tier.cold.dir set, the log and partition sizes have a
+    series per tier (the cold ones 0 before any move) and the move series
+    the tier panels and StrataTierMoveFailing read are there."""
+    _, text = live_metrics
+    for name in ("strata_log_size_bytes", "strata_log_segments"):
+        tiers = set(re.findall(r'^%s\{tier="(\w+)"\} \d+$' % name,
+                               text, re.M))
+        assert tiers == {"local", "cold"}, (name, tiers)
+    part = set(re.findall(r'^strata_partition_size_bytes\{[^}]*'
+                          r'tier="(\w+)"[^}]*\} \d+$', text, re.M))
+    assert part == {"local", "cold"}, part
+    for name in ("strata_tier_moved_bytes_total",
+                 "strata_tier_move_failures_total",
+                 "strata_tier_move_duration_seconds_count"):
+        assert re.search(r"^%s \S+$" % name, text, re.M), name
+    assert re.search(r"^strata_tier_move_failures_total 0$", text, re.M)
 
 
 def test_dashboard_uses_only_exported_series(live_metrics):
