@@ -165,6 +165,16 @@ int brk_run(brk_config_t *cfg)
     b.cfg = cfg;
     b.meta_fd = -1;
     b.nshards = brk_config_shards(cfg);
+    /* libuv's thread pool runs the fsyncs acks=all waits for, and each
+     * shard may keep one thread busy with a cold-tier copy: size it so
+     * that the copies never take every thread (libuv reads this at the
+     * pool's first use, which is later). An operator's value wins. */
+    if (!getenv("UV_THREADPOOL_SIZE")) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d",
+                 2 * b.nshards + 2 > 4 ? 2 * b.nshards + 2 : 4);
+        setenv("UV_THREADPOOL_SIZE", n, 0);
+    }
     st_info("strata %s: crc32c kernel %s, %d shard(s)", STRATA_VERSION,
             simd_init(), b.nshards);
 
