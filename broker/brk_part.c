@@ -329,6 +329,7 @@ static void sync_after(uv_work_t *w, int status)
     int64_t durable = log_sync_finish(p->log, j->s);
     brk_pop_t **pp = &p->sync_head, *op;
     bool failed = j->rc != 0 || status != 0;
+    uint64_t seq = j->seq;
 
     if (failed)
         st_error("fsync of %s failed: %s", p->dir,
@@ -342,8 +343,8 @@ static void sync_after(uv_work_t *w, int status)
     p->syncing = false;
     /* Answer every op whose records are now on stable storage. */
     while ((op = *pp)) {
-        if (failed || (op->sync_seq ? op->sync_seq <= j->seq
-                                    : op->last_offset < durable)) {
+        if (failed ||
+            (op->sync_seq ? op->sync_seq <= seq : op->last_offset < durable)) {
             *pp = op->next;
             if (failed)
                 op->err = KP_ERR_KAFKA_STORAGE_ERROR;
