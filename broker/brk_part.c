@@ -549,7 +549,10 @@ static void snap_after(uv_work_t *w, int status)
         /* part_free writes the final snapshot itself. */
         if (!p->syncing && !p->moving)
             part_free(sh, p, p->destroy);
-    } else if (p->pids->snap_again) {
+    } else if (p->pids->snap_again && brk_pid_mark(&p->pids->t) == 0) {
+        /* Only between turns: batches checked this turn but not yet
+         * appended are uncommitted producer state, which a snapshot must
+         * not see. Otherwise flush_part starts it after the commit. */
         start_snapshot(sh, p);
     }
     if (sh->stopped && sh->syncs_running == 0)
@@ -672,7 +675,7 @@ static void flush_part(brk_shard_t *sh, brk_part_t *p)
     }
     if (p->pids) {
         brk_pid_commit(&p->pids->t);
-        if (log_segment_count(p->log) > nsegs)
+        if (log_segment_count(p->log) > nsegs || p->pids->snap_again)
             start_snapshot(sh, p);
     }
     while (op) {
