@@ -151,18 +151,21 @@ async function splitMode(kafka, topic, groupId, parts, count) {
         })
         await sleep(500) // late duplicates, if any, arrive now
         const stable = await describe(admin, groupId)
+        // Taken before anyone leaves: the first to leave makes the other
+        // rejoin and take every partition, if it is quick enough.
+        const membersOut = members.map(m => ({
+            name: m.name,
+            received: m.got.length,
+            offsets: m.got.map(([p, o]) => [p, o]),
+            badValues: m.got.filter(([p, o, v]) => v !== String(o * parts + p)).length,
+            joins: m.joins.slice(),
+            assignment: lastAssignment(m, topic),
+        }))
 
         for (const m of members) await m.consumer.disconnect()
         const afterLeave = await describe(admin, groupId)
         const out = {
-            members: members.map(m => ({
-                name: m.name,
-                received: m.got.length,
-                offsets: m.got.map(([p, o]) => [p, o]),
-                badValues: m.got.filter(([p, o, v]) => v !== String(o * parts + p)).length,
-                joins: m.joins,
-                assignment: lastAssignment(m, topic),
-            })),
+            members: membersOut,
             committed: offsets,
             stable,
             afterLeave,
