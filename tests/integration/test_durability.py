@@ -189,14 +189,16 @@ def test_clean_restart_keeps_topics_and_segments(start_broker, shards):
     """SIGTERM and start again: topics (with partition counts), deletions
     and data survive; small segments force many rolls, and reads starting
     in the middle of the log land on the requested offset."""
-    # ~12 bytes a record once compressed: 16 KiB segments give each
-    # partition several even when the partitioner favours the others
+    # Segments roll at batch boundaries: small batches (200 records, a few
+    # KiB compressed) and 16 KiB segments give each partition several,
+    # however librdkafka's batching and partitioner fall out
     b = start_broker({"num.shards": shards, "log.segment.bytes": 16384})
     keep = create_topic(b.bootstrap, unique_topic("dur-keep"), PARTS,
                         config={"retention.ms": "86400000"})
     gone = create_topic(b.bootstrap, unique_topic("dur-gone"), 1)
     msgs = _msgs(20000, b"c")
-    log = produce_all(b.bootstrap, keep, msgs, acks="all")
+    log = produce_all(b.bootstrap, keep, msgs, acks="all",
+                      **{"batch.num.messages": 200})
     a = admin(b.bootstrap)
     a.delete_topics([gone], operation_timeout=15,
                     request_timeout=15)[gone].result(15)
