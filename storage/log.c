@@ -2,12 +2,15 @@
  * retention and recovery. Contract in log.h.
  *
  * Appends work in two phases so that a failure leaves nothing behind: the
- * first writes (one pwritev per segment, creating rolled segments as it
- * goes) and on error truncates and removes what it wrote; the second,
- * which cannot fail, walks the same batch headers in memory to advance
- * sizes, indexes and offsets. The active segment's indexes are only in
- * memory until it is sealed or the log closed; the .log is the truth and
- * indexes are rebuilt from it whenever they look wrong.
+ * first writes (one write per segment through the segment's writer, in the
+ * log's io mode: io.h; creating rolled segments as it goes) and on error
+ * cuts and removes what it wrote; the second, which cannot fail, walks the
+ * same batch headers in memory to advance sizes, indexes and offsets, and
+ * seals the writers of the segments rolled past (their files get their
+ * exact length, and are synced with the next sync for that length to be
+ * durable). The active segment's indexes are only in memory until it is
+ * sealed or the log closed; the .log is the truth and indexes are rebuilt
+ * from it whenever they look wrong.
  *
  * Crash recovery needs to know which segments may hold torn writes. A sync
  * records a recovery point: every segment before the one it lies in was
@@ -39,6 +42,7 @@
 
 #include "alloc/st.h"
 #include "simd/simd.h"
+#include "storage/io.h"
 #include "storage/records.h"
 #include "storage/segment.h"
 #include "storage/tier.h"
@@ -63,7 +67,7 @@
 /* Sealed segments whose index may stay in memory at once, per log; more
  * are unloaded, least recently used first. */
 #define LOG_LOADED_SEALED_MAX 4
-/* Separate buffers one pwritev call takes from log_append's stack. */
+/* Separate buffers one write call takes from log_append's stack. */
 #define APPEND_IOV_MAX 512
 /* Window for reading batch headers in log_read and friends. */
 #define READ_BUF 16384
@@ -99,7 +103,9 @@ struct log {
     bool sync_pending;
     uint64_t tick;
     log_sync_t sync;
-    log_move_t *move; /* the outstanding move, if any */
+    log_move_t *move;      /* the outstanding move, if any */
+    log_io_mode_t io_mode; /* effective: cfg.io_mode resolved, or fallen back */
+    log_io_trail_t trail;  /* page-cache trail of the buffered modes */
 };
 
 void log_config_default(log_config_t *cfg)
@@ -114,6 +120,7 @@ void log_config_default(log_config_t *cfg)
         .cold_dir = NULL,
         .cold_after_ms = -1,
         .local_retention_bytes = -1,
+        .io_mode = LOG_IO_DEFAULT,
     };
 }
 
@@ -303,7 +310,7 @@ static int ensure_loaded(log_t *log, size_t i)
 {
     seg_t *seg = log->segs[i];
     int64_t max_off;
-    bool cut;
+    enum seg_cut cut;
     int rc;
 
     seg->used = ++log->tick;
@@ -635,7 +642,7 @@ static int recover_segments(log_t *log)
         seg_t *seg = log->segs[i];
         int64_t max_off =
             i + 1 < log->nsegs ? log->segs[i + 1]->base : INT64_MAX;
-        bool cut;
+        enum seg_cut cut;
 
         /* Checked (CRC included) and synced before its move committed. */
         if (seg->cold)
@@ -649,7 +656,12 @@ static int recover_segments(log_t *log)
             return rc;
         /* What survived a crash may sit only in the page cache. */
         seg->dirty = true;
-        if (cut)
+        /* Later segments may only follow a cut that lost nothing: zeros
+         * (a preallocated tail whose cut at sealing was not durable yet)
+         * with the next segment starting right after the last batch. */
+        if (cut == SEG_CUT_DAMAGE ||
+            (cut == SEG_CUT_ZEROS && i + 1 < log->nsegs &&
+             log->segs[i + 1]->base != seg->next_offset))
             drop_tail(log, i + 1);
         if (i + 1 < log->nsegs)
             seg_unload(seg);
@@ -674,6 +686,7 @@ static void log_free(log_t *log)
 
     for (i = 0; i < log->nsegs; i++)
         seg_free(log->segs[i]);
+    log_io_trail_fini(&log->trail);
     mem_free(log->segs);
     mem_free(log->dir);
     mem_free(log->cold_dir);
@@ -705,6 +718,43 @@ static int add_local_active(log_t *log)
     return 0;
 }
 
+/* Gives a writable segment of the local dir its writer, in the log's
+ * mode; when the kernel refuses that mode for this file, the log goes on in
+ * the mode it fell back to. */
+static int attach_io(log_t *log, seg_t *seg)
+{
+    char path[SEG_PATH_MAX];
+    int rc;
+
+    st_assert(seg->file && seg->writable && !seg->cold && !seg->io);
+    seg_path(path, sizeof(path), log->dir, seg->base, ".log");
+    rc = log_io_open(log->io_mode, seg->file, path, seg->size,
+                     log->cfg.segment_bytes, &seg->io);
+    if (rc == 0)
+        log->io_mode = log_io_mode(seg->io);
+    return rc;
+}
+
+/* The writer of a segment the log moves past (rolled away, or the log
+ * closing): its file gets its exact length. */
+static void seal_io(log_t *log, seg_t *seg)
+{
+    int rc;
+
+    if (!seg->io)
+        return;
+    log_io_trail_seal(&log->trail, seg->io);
+    rc = log_io_seal(seg->io, seg->size);
+    seg->io = NULL;
+    if (rc < 0)
+        st_warn("%s: cannot cut segment %" PRId64 " to %" PRId64
+                " bytes (loading will): %s",
+                log->dir, seg->base, seg->size, strerror(-rc));
+    /* A length that changed must reach the disk with the next sync. */
+    if (rc != 0)
+        seg->dirty = true;
+}
+
 int log_open(const char *dir, const log_config_t *cfg, bool recover,
              log_t **out)
 {
@@ -726,6 +776,12 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
     log->cfg = *cfg;
     config_sanitize(&log->cfg);
     log->cfg.cold_dir = NULL;
+    if ((unsigned)cfg->io_mode > LOG_IO_DIRECT) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    log->io_mode =
+        cfg->io_mode == LOG_IO_DEFAULT ? LOG_IO_MODE_DEFAULT : cfg->io_mode;
     if (cfg->cold_dir && cfg->cold_dir[0]) {
         rc = dir_dup(cfg->cold_dir, &log->cold_dir);
         if (rc == 0 && strcmp(log->cold_dir, log->dir) == 0)
@@ -782,13 +838,13 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
         if (recover) {
             rc = recover_segments(log);
         } else if (!active(log)->loaded) {
-            bool cut;
+            enum seg_cut cut;
             rc = seg_open_file(active(log), log->dir, true);
             if (rc == 0)
                 rc = seg_load(active(log), log->dir, SEG_LOAD_TRUST,
                               log->cfg.index_interval_bytes, INT64_MAX, true,
                               &cut);
-            if (rc == 0 && cut)
+            if (rc == 0 && cut != SEG_CUT_NONE)
                 active(log)->dirty = true;
         }
         if (rc < 0)
@@ -808,6 +864,9 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
         }
     }
 
+    rc = attach_io(log, active(log));
+    if (rc < 0)
+        goto fail;
     active(log)->roll_start_ms = roll_start_of(active(log), st_wall_ms());
     log->end_offset = log->next_offset = active(log)->next_offset;
     log->start_offset = log->segs[0]->base;
@@ -849,6 +908,7 @@ void log_close(log_t *log)
     st_assert(!log->sync_pending && !log->move);
     for (i = 0; i < log->nsegs; i++) {
         seg_t *seg = log->segs[i];
+        seal_io(log, seg);
         if (seg->loaded && (rc = seg_store_index(seg, seg_dir(log, seg))) < 0)
             st_warn("%s: cannot write index of segment %" PRId64 ": %s",
                     log->dir, seg->base, strerror(-rc));
@@ -934,6 +994,11 @@ const char *log_dir(const log_t *log)
     return log->dir;
 }
 
+log_io_mode_t log_effective_io_mode(const log_t *log)
+{
+    return log->io_mode;
+}
+
 /* Only from unset to set: segments already in a cold dir must stay where
  * the log looks for them. */
 static void set_cold_dir(log_t *log, const char *cold_dir)
@@ -974,6 +1039,8 @@ void log_set_limits(log_t *log, const log_config_t *cfg)
     log->cfg.local_retention_bytes = cfg->local_retention_bytes;
     config_sanitize(&log->cfg);
     set_cold_dir(log, cfg->cold_dir);
+    if (active(log)->io)
+        log_io_set_cap(active(log)->io, log->cfg.segment_bytes);
 }
 
 /* ---- append ---- */
@@ -997,45 +1064,32 @@ int64_t log_assign_offsets(log_t *log, uint8_t *batches, size_t len)
     return first;
 }
 
-/* Buffers gathered for one pwritev into one segment. */
+/* Buffers gathered for one write into one segment. */
 struct stage {
     struct iovec v[APPEND_IOV_MAX];
     int n;
     int64_t pos; /* file position of v[0] */
 };
 
-static int stage_flush(struct stage *st, int fd)
+static int stage_flush(log_t *log, struct stage *st, seg_t *seg)
 {
-    struct iovec *v = st->v;
-    int n = st->n;
+    size_t len = 0;
+    int i, rc;
 
-    while (n > 0) {
-        ssize_t w = pwritev(fd, v, n, st->pos);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        if (w == 0)
-            return -EIO;
-        st->pos += w;
-        /* A short write (disk full, signal) resumes where it stopped. */
-        while (w > 0) {
-            if ((size_t)w >= v->iov_len) {
-                w -= (ssize_t)v->iov_len;
-                v++;
-                n--;
-            } else {
-                v->iov_base = (uint8_t *)v->iov_base + w;
-                v->iov_len -= (size_t)w;
-                w = 0;
-            }
-        }
-    }
+    for (i = 0; i < st->n; i++)
+        len += st->v[i].iov_len;
+    rc = log_io_writev(seg->io, st->v, st->n, st->pos);
+    /* A writer may fall back on its first write (io.h). */
+    log->io_mode = log_io_mode(seg->io);
+    if (rc < 0)
+        return rc;
+    st->pos += (int64_t)len;
     st->n = 0;
     return 0;
 }
 
-static int stage_add(struct stage *st, int fd, const uint8_t *p, size_t len)
+static int stage_add(log_t *log, struct stage *st, seg_t *seg, const uint8_t *p,
+                     size_t len)
 {
     int rc;
 
@@ -1046,7 +1100,7 @@ static int stage_add(struct stage *st, int fd, const uint8_t *p, size_t len)
             return 0;
         }
     }
-    if (st->n == APPEND_IOV_MAX && (rc = stage_flush(st, fd)) < 0)
+    if (st->n == APPEND_IOV_MAX && (rc = stage_flush(log, st, seg)) < 0)
         return rc;
     st->v[st->n++] = (struct iovec){(void *)p, len};
     return 0;
@@ -1070,11 +1124,11 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
 {
     seg_t *act = active(log), *seg = act;
     size_t orig_nsegs = log->nsegs, si;
-    int64_t orig_size = act->size, seg_pos = act->size, expect;
+    int64_t orig_size = act->size, seg_pos = act->size, seg_start, expect;
     int64_t now = st_wall_ms();
     struct stage st;
     bool first = true;
-    int i, rc = 0;
+    int i, rc = 0, rc2;
 
     st.n = 0;
     st.pos = act->size;
@@ -1106,19 +1160,21 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
             first = false;
             if (roll) {
                 seg_t *nseg;
-                if (st.n && (rc = stage_flush(&st, seg->file->fd)) < 0)
+                if (st.n && (rc = stage_flush(log, &st, seg)) < 0)
                     goto undo;
                 if ((rc = segs_reserve(log, log->nsegs + 1)) < 0)
                     goto undo;
                 if ((rc = seg_create(log->dir, base, now, &nseg)) < 0)
                     goto undo;
                 log->segs[log->nsegs++] = nseg;
+                if ((rc = attach_io(log, nseg)) < 0)
+                    goto undo;
                 log->dir_dirty = true;
                 seg = nseg;
                 seg_pos = 0;
                 st.pos = 0;
             }
-            if ((rc = stage_add(&st, seg->file->fd, p, (size_t)size)) < 0)
+            if ((rc = stage_add(log, &st, seg, p, (size_t)size)) < 0)
                 goto undo;
             seg_pos += size;
             expect = last + 1;
@@ -1127,10 +1183,11 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
         }
     }
     st_assert(expect == log->next_offset);
-    if (st.n && (rc = stage_flush(&st, seg->file->fd)) < 0)
+    if (st.n && (rc = stage_flush(log, &st, seg)) < 0)
         goto undo;
 
     /* Phase 2: account, from the headers in memory. */
+    seg_start = orig_size;
     si = orig_nsegs - 1;
     seg = log->segs[si];
     for (i = 0; i < iovcnt; i++) {
@@ -1139,6 +1196,9 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
         while (p < end) {
             int64_t size = log_batch_size(p), base = log_batch_base_offset(p);
             if (si + 1 < log->nsegs && base == log->segs[si + 1]->base) {
+                log_io_trail_note(&log->trail, seg->io, seg_start, seg->size);
+                seal_io(log, seg);
+                seg_start = 0;
                 if ((rc = seg_store_index(seg, log->dir)) < 0)
                     st_warn("%s: cannot write index of segment %" PRId64 ": %s",
                             log->dir, seg->base, strerror(-rc));
@@ -1152,6 +1212,7 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
             p += size;
         }
     }
+    log_io_trail_note(&log->trail, seg->io, seg_start, seg->size);
     log->end_offset = expect;
     if (log->nsegs > orig_nsegs)
         evict_sealed(log);
@@ -1165,10 +1226,10 @@ undo:
         seg_unlink(log->dir, s->base);
         seg_free(s);
     }
-    if (ftruncate(act->file->fd, orig_size) < 0)
+    if ((rc2 = log_io_truncate(act->io, orig_size)) < 0)
         st_error("%s: cannot truncate segment %" PRId64 " back to %" PRId64
                  ": %s",
-                 log->dir, act->base, orig_size, strerror(errno));
+                 log->dir, act->base, orig_size, strerror(-rc2));
     log->next_offset = log->end_offset;
     return rc;
 }

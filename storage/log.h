@@ -6,10 +6,10 @@
  * each Produce batch blob (log_batches_validate), stamps offsets into it
  * (log_assign_offsets, which only rewrites baseOffset: the CRC does not
  * cover it), then hands everything queued during the turn to log_append,
- * which writes it with one pwritev per segment and updates the sparse
- * indexes from the headers in memory. Durability is separate: log_sync_*
- * fdatasyncs from a worker thread, so acks=all waits for it and acks=1
- * does not.
+ * which writes it with one write per segment, in the log's io mode
+ * (log_io_mode_t below), and updates the sparse indexes from the headers
+ * in memory. Durability is separate: log_sync_* fdatasyncs from a worker
+ * thread, so acks=all waits for it and acks=1 does not.
  *
  * Read path: log_read returns a slice (fd, position, length) of whole
  * batches inside one segment, holding a reference on the segment file so
@@ -35,6 +35,53 @@
 #include "alloc/mem.h"
 #include "storage/batch.h"
 
+/* How appends reach the active segment's file (log.io.mode). Reads are the
+ * same in every mode (pread and sendfile of the segment's descriptor), and
+ * so are the files: a segment written in one mode is read, recovered, moved
+ * and retained like any other, and a log may be reopened in another mode.
+ * Measured figures and the reasons for the default: docs/performance.md,
+ * "What each write path measured". */
+typedef enum log_io_mode {
+    /* Zero, so that a zeroed log_config_t gets it: LOG_IO_MODE_DEFAULT. */
+    LOG_IO_DEFAULT = 0,
+    /* Buffered pwritev into the page cache, one per segment per append;
+     * the kernel writes back when it likes and the pages stay cached. */
+    LOG_IO_PWRITE,
+    /* pwritev as above, and the log drives the writeback itself: each
+     * 16 MiB window of appended bytes is handed to writeback when full
+     * (sync_file_range) and its pages are dropped from the page cache two
+     * windows later (fadvise DONTNEED), so appends reuse a bounded set of
+     * recycled pages instead of always new ones. log_append then waits
+     * for the disk when it falls behind (back-pressure, not a growing
+     * heap of dirty pages). Readers more than ~32-48 MiB behind the tail
+     * read from the disk. */
+    LOG_IO_WRITEBACK,
+    /* memcpy into a shared mapping of the active segment, which is
+     * preallocated (fallocate) in growing chunks and cut to its real length
+     * when sealed or closed; the same trail of writeback and dropped pages
+     * as LOG_IO_WRITEBACK. After a crash the preallocated zeros past the
+     * last batch are cut by loading without a warning. */
+    LOG_IO_MMAP,
+    /* O_DIRECT writes of whole 4 KiB blocks from an aligned buffer, the
+     * last partial block kept in memory and rewritten by the next append;
+     * that partial block also goes to the file with a buffered write, so
+     * the file's length is always the log's and readers see every byte.
+     * Nothing but that block stays in the page cache: readers read from
+     * the disk. Every append waits for the disk. */
+    LOG_IO_DIRECT,
+} log_io_mode_t;
+
+/* The mode LOG_IO_DEFAULT stands for: the fastest measured on the
+ * reference machine, with acks=1 and with acks=all (docs/performance.md). */
+#define LOG_IO_MODE_DEFAULT LOG_IO_WRITEBACK
+
+/* "pwrite", "writeback", "mmap", "direct" (LOG_IO_DEFAULT: "default");
+ * "unknown" for other values. Static strings. */
+const char *log_io_mode_name(log_io_mode_t mode);
+/* Parses one of the names above ("default" included), exactly. Returns 0
+ * and *out, or -EINVAL. */
+int log_io_mode_parse(const char *name, log_io_mode_t *out);
+
 typedef struct log_config {
     int64_t segment_bytes;        /* log.segment.bytes; clamped to INT32_MAX */
     int64_t roll_ms;              /* log.roll.ms; <= 0: never roll by age */
@@ -53,11 +100,17 @@ typedef struct log_config {
     /* While the local segments' bytes exceed this, the oldest sealed local
      * segment is due; -1: no limit. */
     int64_t local_retention_bytes;
+    /* log.io.mode. A mode the kernel or filesystem refuses falls back to
+     * LOG_IO_PWRITE with a warning, never a failure: see
+     * log_effective_io_mode. Fixed at log_open (log_set_limits ignores
+     * it). */
+    log_io_mode_t io_mode;
 } log_config_t;
 
 /* Kafka's defaults: 1 GiB segments, 7 days roll and retention, 4 KiB index
  * interval, 10 MiB indexes, unlimited retention bytes; no cold tier
- * (cold_dir NULL, cold_after_ms and local_retention_bytes -1). */
+ * (cold_dir NULL, cold_after_ms and local_retention_bytes -1); io_mode
+ * LOG_IO_DEFAULT. */
 void log_config_default(log_config_t *cfg);
 
 typedef struct log log_t;
@@ -72,7 +125,10 @@ typedef struct log log_t;
  * point (all of them when unknown) is read in full and each batch checked
  * (length, magic, CRC-32C, offsets); the log is cut at the first bad batch
  * with a warning saying what was cut, later segments are dropped, and the
- * indexes of the checked segments are rebuilt.
+ * indexes of the checked segments are rebuilt. Zeros where a batch would
+ * start (preallocated or never written: segment.h, SEG_CUT_ZEROS) end a
+ * segment too, with an information line, and later segments stay when
+ * their offsets follow on without a gap.
  *
  * With cfg->cold_dir (shorter than 4000 bytes, not dir itself) the cold
  * dir is listed too, when it exists, and both are reconciled first, in
@@ -118,6 +174,11 @@ int64_t log_size_bytes(const log_t *log);
 size_t log_segment_count(const log_t *log);
 /* The directory (borrowed, valid until close). */
 const char *log_dir(const log_t *log);
+/* The write mode in use: cfg->io_mode resolved (LOG_IO_DEFAULT becomes
+ * LOG_IO_MODE_DEFAULT), or LOG_IO_PWRITE once the kernel or filesystem
+ * refused it (at log_open, or later for a new segment). Never
+ * LOG_IO_DEFAULT. */
+log_io_mode_t log_effective_io_mode(const log_t *log);
 /* Changes the limits of an open log (a topic's configs were altered):
  * segment_bytes, roll_ms, retention_ms, retention_bytes, cold_after_ms and
  * local_retention_bytes are taken from cfg and apply from the next append,
@@ -135,8 +196,9 @@ void log_set_limits(log_t *log, const log_config_t *cfg);
 int64_t log_assign_offsets(log_t *log, uint8_t *batches, size_t len);
 
 /* Writes every batch assigned since the last append, in offset order
- * (each iov holds one or more whole batches), with one pwritev per
- * segment touched (more only past 512 separate buffers). Rolls to a new
+ * (each iov holds one or more whole batches), with one write per segment
+ * touched in the log's io mode (more only past 512 separate buffers, or
+ * in the direct mode past 4 MiB). Rolls to a new
  * segment, whose base offset is its first batch's, at a batch boundary
  * when the active segment would outgrow segment_bytes, is older than
  * roll_ms, has a full index, or relative offsets would pass 2^31. Updates

@@ -22,6 +22,7 @@
 
 #include "alloc/st.h"
 #include "simd/simd.h"
+#include "storage/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +97,7 @@ void seg_free(seg_t *seg)
     if (!seg)
         return;
     idx_fini(&seg->idx);
+    log_io_free(seg->io);
     seg_file_unref(seg->file);
     mem_free(seg);
 }
@@ -303,6 +305,23 @@ static bool is_data_error(int err)
            (err <= LOG_EBATCH_LENGTH && err >= LOG_EBATCH_CORRUPT);
 }
 
+/* Whether the bytes at pos (up to a batch's baseOffset and length) are all
+ * zeros: space that was preallocated (log.io.mode=mmap) or allocated but
+ * never written before a crash, rather than a damaged batch. */
+static bool zero_tail(seg_reader_t *r, int64_t pos)
+{
+    size_t n = (size_t)ST_MIN((int64_t)LOG_BATCH_PREFIX_SIZE, r->limit - pos);
+    const uint8_t *p = seg_reader_peek(r, pos, n);
+    size_t i;
+
+    if (!p)
+        return false;
+    for (i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
 /* Positions the segment at its last usable index entry: entries whose
  * batch is torn away are dropped; false means an entry disagrees with the
  * batch it points at, and the index must be rebuilt. */
@@ -347,7 +366,8 @@ static bool resume_from_index(seg_t *seg, seg_reader_t *r)
 }
 
 int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
-             int32_t interval, int64_t max_offset, bool truncate, bool *cut)
+             int32_t interval, int64_t max_offset, bool truncate,
+             enum seg_cut *cut)
 {
     char opath[SEG_PATH_MAX], tpath[SEG_PATH_MAX];
     size_t cap = mode == SEG_LOAD_RECOVER ? SCAN_BUF_RECOVER : SCAN_BUF_TRUST;
@@ -358,7 +378,7 @@ int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
     uint8_t *buf;
     int rc = 0, why;
 
-    *cut = false;
+    *cut = SEG_CUT_NONE;
     st_assert(seg->file);
     if (fstat(seg->file->fd, &st) < 0)
         return -errno;
@@ -400,12 +420,21 @@ int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
         goto free_buf;
     }
     if (end < st.st_size) {
-        *cut = true;
-        st_warn("%s: segment %" PRId64 ": cutting %" PRId64
-                " bytes at position %" PRId64 " (offsets from %" PRId64 "): %s",
-                dir, seg->base, (int64_t)st.st_size - end, end,
-                seg->next_offset,
-                why == -ENODATA ? "short read" : log_batch_strerror(why));
+        /* A zero length ends the log as cleanly as the end of the file:
+         * nothing was ever written there. */
+        *cut = zero_tail(&r, end) ? SEG_CUT_ZEROS : SEG_CUT_DAMAGE;
+        if (*cut == SEG_CUT_ZEROS)
+            st_info("%s: segment %" PRId64 ": cutting %" PRId64
+                    " bytes of zeros (preallocated or never written) at "
+                    "position %" PRId64,
+                    dir, seg->base, (int64_t)st.st_size - end, end);
+        else
+            st_warn("%s: segment %" PRId64 ": cutting %" PRId64
+                    " bytes at position %" PRId64 " (offsets from %" PRId64
+                    "): %s",
+                    dir, seg->base, (int64_t)st.st_size - end, end,
+                    seg->next_offset,
+                    why == -ENODATA ? "short read" : log_batch_strerror(why));
         if (truncate && ftruncate(seg->file->fd, end) < 0) {
             rc = -errno;
             goto free_buf;
@@ -415,7 +444,7 @@ int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
      * be read back from the last time index entry. */
     idx_append_time(&seg->idx, seg->max_ts, seg->max_ts_rel);
     seg->loaded = seg->ts_known = true;
-    if (rebuilt || *cut) {
+    if (rebuilt || *cut != SEG_CUT_NONE) {
         int r2 = idx_store(&seg->idx, opath, tpath);
         if (r2 < 0)
             st_warn("%s: cannot write index of segment %" PRId64 ": %s", dir,

@@ -44,6 +44,8 @@ static inline void seg_file_unref(seg_file_t *f)
         mem_unref(&f->ref);
 }
 
+struct log_io;
+
 typedef struct seg {
     int64_t base;          /* base offset, the file name */
     int64_t size;          /* bytes of whole, valid batches in the .log */
@@ -53,6 +55,7 @@ typedef struct seg {
     int64_t roll_start_ms; /* age reference for log.roll.ms */
     int64_t since_index;   /* .log bytes since the last index entry */
     seg_file_t *file;      /* NULL until opened */
+    struct log_io *io;     /* the writer while active (io.h), else NULL */
     idx_t idx;
     bool loaded;   /* idx, max_ts and since_index are valid */
     bool ts_known; /* max_ts is valid (survives unloading idx) */
@@ -73,7 +76,8 @@ int64_t seg_parse_name(const char *name, const char *ext);
 
 /* A segment known only by name and size; nothing opened (NULL on ENOMEM). */
 seg_t *seg_new(int64_t base, int64_t size);
-/* Frees the bookkeeping and drops this segment's file reference. */
+/* Frees the bookkeeping and the writer (log_io_free: the file's length is
+ * left as it is) and drops this segment's file reference. */
 void seg_free(seg_t *seg);
 
 /* Creates an empty segment file (truncating a stale one and removing stale
@@ -99,15 +103,27 @@ enum seg_load_mode {
     SEG_LOAD_RECOVER,
 };
 
+/* What seg_load cut from the end of a segment. */
+enum seg_cut {
+    SEG_CUT_NONE = 0,
+    /* Zeros where the next batch would start (a zero length): space that
+     * was preallocated (log.io.mode=mmap) or allocated but never written
+     * before a crash. No batch was torn there; logged as information. */
+    SEG_CUT_ZEROS,
+    /* A torn or damaged batch, or garbage: logged as a warning. */
+    SEG_CUT_DAMAGE,
+};
+
 /* Loads the segment (the file must be open): indexes, size, next offset,
  * largest timestamp. Batches must have offsets in [seg->base, max_offset).
  * At the first bad batch the segment ends there: the .log is truncated
  * when `truncate` (file opened writable), otherwise only seg->size is
- * capped; either way a warning says what was cut and *cut is set. Index
- * files found incomplete are rewritten.
+ * capped; either way a log line says what was cut and *cut tells how.
+ * Index files found incomplete are rewritten.
  * Returns 0 or -errno (I/O error, -ENOMEM). */
 int seg_load(seg_t *seg, const char *dir, enum seg_load_mode mode,
-             int32_t interval, int64_t max_offset, bool truncate, bool *cut);
+             int32_t interval, int64_t max_offset, bool truncate,
+             enum seg_cut *cut);
 
 /* Checks a copy of a sealed segment before the cold tier trusts it, and
  * accounts it into seg (a fresh seg_new(base, 0), loaded on success: its

@@ -2,7 +2,10 @@
  * batch written, index lookups for every offset, KIP-74, time lookups,
  * crash recovery with injected damage, clean reopen, sync from another
  * thread, retention, refcounted slices, and a failed append rolled back.
- * Each test works in its own mkdtemp directory, removed afterwards. */
+ * Each test works in its own mkdtemp directory, removed afterwards.
+ *
+ * The whole group runs once per write mode (log.io.mode): every mode must
+ * give the same answers from the same files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,12 +33,15 @@
 #include "simd/simd.h"
 #include "storage/batch.h"
 #include "storage/log.h"
+#include "storage/tier.h"
 
 /* ---- batches ---- */
 
 /* ---- the model: every batch the log should hold, in order ---- */
 
 static char tmpdir[256], pdir[300];
+/* The write mode of the group being run (main). */
+static log_io_mode_t io_mode = LOG_IO_PWRITE;
 
 /* Drops model batches from index k on (the log lost them). */
 static void model_truncate(size_t k)
@@ -107,11 +114,17 @@ static void append_n(log_t *log, int count, int per_iov, recs_fn recs,
     free(blob);
 }
 
+/* The cold tier's directory of the test running, "" when none. */
+static char cdir[400];
+
 static bool seg_file_exists(int64_t base)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%020lld.log", pdir, (long long)base);
-    return access(path, F_OK) == 0;
+    if (access(path, F_OK) == 0)
+        return true;
+    snprintf(path, sizeof(path), "%s/%020lld.log", cdir, (long long)base);
+    return cdir[0] && access(path, F_OK) == 0;
 }
 
 /* One read, checked against the model; returns the offset after it. */
@@ -198,6 +211,7 @@ static int setup(void **state)
     if (!mkdtemp(tmpdir))
         return -1;
     snprintf(pdir, sizeof(pdir), "%s/topic-0", tmpdir);
+    cdir[0] = 0;
     model_reset();
     batch_counter = 0;
     return 0;
@@ -218,6 +232,7 @@ static log_config_t small_cfg(void)
     c.segment_bytes = 4096;
     c.index_interval_bytes = 256;
     c.retention_ms = -1;
+    c.io_mode = io_mode;
     return c;
 }
 
@@ -241,6 +256,31 @@ static void seg_name(char *out, size_t n, int64_t base, const char *ext)
     snprintf(out, n, "%s/%020lld%s", pdir, (long long)base, ext);
 }
 
+/* The active segment's file holds len bytes of log: exactly, except in the
+ * mmap mode, which preallocates past them (zeros) until sealed or closed. */
+static void check_active_len(const char *path, size_t len)
+{
+    off_t size = file_size(path);
+    uint8_t buf[4096];
+    int fd;
+
+    if (io_mode != LOG_IO_MMAP) {
+        assert_int_equal(size, (off_t)len);
+        return;
+    }
+    assert_true(size >= (off_t)len);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    for (off_t pos = (off_t)len; pos < size;) {
+        ssize_t n = pread(fd, buf, sizeof(buf), pos);
+        assert_true(n > 0);
+        for (ssize_t i = 0; i < n; i++)
+            assert_int_equal(buf[i], 0);
+        pos += n;
+    }
+    close(fd);
+}
+
 /* ---- tests ---- */
 
 static void test_empty(void **state)
@@ -251,6 +291,8 @@ static void test_empty(void **state)
     int64_t ts;
 
     (void)state;
+    /* /tmp takes every mode: nothing falls back. */
+    assert_int_equal(log_effective_io_mode(log), io_mode);
     assert_int_equal(log_start_offset(log), 0);
     assert_int_equal(log_end_offset(log), 0);
     assert_int_equal(log_read(log, 0, 100, &s), 0);
@@ -886,7 +928,9 @@ static void test_append_failure(void **state)
     signal(SIGXFSZ, SIG_IGN);
     getrlimit(RLIMIT_FSIZE, &old);
     lim = old;
-    lim.rlim_cur = (rlim_t)file_size(path) + 1000;
+    /* Past what is written, not the file's length: the mmap mode may have
+     * preallocated more, and fails when a new segment needs space. */
+    lim.rlim_cur = (rlim_t)M.len + 1000;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     iov = (struct iovec){blob, len};
     assert_int_equal(log_append(log, &iov, 1), -EFBIG);
@@ -894,7 +938,7 @@ static void test_append_failure(void **state)
     assert_int_equal(log_end_offset(log), end);
     assert_int_equal(log_next_offset(log), end);
     assert_int_equal(log_segment_count(log), nsegs);
-    assert_int_equal(file_size(path), (off_t)M.len);
+    check_active_len(path, M.len);
     check_every_offset(log);
     /* Offsets are assigned again; the same bytes then go through. */
     assert_int_equal(log_assign_offsets(log, blob, len), end);
@@ -961,6 +1005,236 @@ static void test_clean_marker(void **state)
     assert_int_equal(log_dir_mark_clean(tmpdir, false), 0);
 }
 
+/* ---- crashes: the files as kill -9 leaves them ---- */
+
+static void sync_log(log_t *log)
+{
+    log_sync_t *s = log_sync_prepare(log);
+    if (s) {
+        assert_int_equal(log_sync_run(s), 0);
+        log_sync_finish(log, s);
+    }
+}
+
+/* log_abandon frees the log without closing anything (tier.h), which is
+ * what a kill leaves: the page cache holds everything written, the active
+ * segment has no index, its length is whatever the mode made it (the
+ * mmap mode's preallocation included), no checkpoint for the last roll.
+ * Both recovery paths must find every batch. */
+static void crash_case(bool recover)
+{
+    log_config_t c = small_cfg();
+    char path[512];
+    log_t *log = open_log(&c, false);
+    size_t k;
+
+    append_n(log, 60, 4, recs_var, vsize_var, ts_step);
+    sync_log(log);
+    /* Unsynced, into a large active segment. */
+    log_set_limits(log, &(log_config_t){.segment_bytes = 1 << 20,
+                                        .roll_ms = -1,
+                                        .retention_ms = -1,
+                                        .retention_bytes = -1,
+                                        .cold_after_ms = -1,
+                                        .local_retention_bytes = -1});
+    append_n(log, 30, 3, recs_var, vsize_var, ts_step);
+    append_n(log, 1, 1, recs_var, vsize_var, ts_step);
+    log_abandon(log);
+    log = open_log(&c, recover);
+    assert_int_equal(log_end_offset(log), M.next);
+    /* The active segment's file ends with its last batch: preallocated
+     * zeros were cut as the log's end. */
+    for (k = M.n - 1; !seg_file_exists(M.base[k]); k--)
+        ;
+    seg_name(path, sizeof(path), M.base[k], ".log");
+    assert_int_equal(file_size(path), (off_t)(M.len - M.pos[k]));
+    check_every_offset(log);
+    check_times(log);
+    append_n(log, 7, 2, recs_var, vsize_var, ts_step);
+    check_every_offset(log);
+    log_close(log);
+    log = open_log(&c, false);
+    assert_int_equal(log_end_offset(log), M.next);
+    check_every_offset(log);
+    log_close(log);
+}
+
+static void test_crash_recover(void **state)
+{
+    (void)state;
+    crash_case(true);
+}
+
+static void test_crash_clean_path(void **state)
+{
+    (void)state;
+    crash_case(false);
+}
+
+/* A kill that tore the last write: its batch is cut, and whatever the
+ * mode left after it (zeros of the mmap mode's preallocation, in this
+ * case past the tear) goes too. */
+static void test_crash_torn(void **state)
+{
+    log_config_t c = small_cfg();
+    char path[512];
+    log_t *log;
+    size_t k;
+    int fd;
+
+    (void)state;
+    c.segment_bytes = 1 << 20;
+    log = open_log(&c, false);
+    append_n(log, 40, 5, recs_var, vsize_var, ts_step);
+    log_abandon(log);
+    seg_name(path, sizeof(path), 0, ".log");
+    /* Half of the last batch never reached the file: zeros, as a crash
+     * of any mode may leave (the length grew, the data did not land). */
+    k = M.n - 1;
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    {
+        size_t half = M.size[k] / 2;
+        uint8_t *z = calloc(1, M.size[k]);
+        assert_int_equal(
+            pwrite(fd, z, M.size[k] - half, (off_t)(M.pos[k] + half)),
+            (ssize_t)(M.size[k] - half));
+        free(z);
+    }
+    close(fd);
+    log = open_log(&c, true);
+    model_truncate(k);
+    assert_int_equal(log_end_offset(log), M.next);
+    assert_int_equal(file_size(path), (off_t)M.len);
+    check_every_offset(log);
+    append_n(log, 5, 2, recs_var, vsize_var, ts_step);
+    check_every_offset(log);
+    log_close(log);
+}
+
+/* Zeros after a sealed segment's last batch (its cut to length was not
+ * durable when the machine died) lose nothing when the next segment
+ * starts right after: recovery cuts them and keeps the later segments. */
+static void test_zero_tail_sealed(void **state)
+{
+    log_config_t c = small_cfg();
+    char path[512];
+    log_t *log = open_log(&c, false);
+    size_t nsegs;
+    off_t len;
+
+    (void)state;
+    append_n(log, 60, 4, recs_var, vsize_var, ts_step);
+    nsegs = log_segment_count(log);
+    assert_true(nsegs > 3);
+    log_close(log);
+    seg_name(path, sizeof(path), 0, ".log");
+    len = file_size(path);
+    assert_int_equal(truncate(path, len + 10000), 0);
+    snprintf(path, sizeof(path), "%s/strata-checkpoint", pdir);
+    assert_int_equal(unlink(path), 0);
+    log = open_log(&c, true);
+    assert_int_equal(log_segment_count(log), nsegs);
+    assert_int_equal(log_end_offset(log), M.next);
+    seg_name(path, sizeof(path), 0, ".log");
+    assert_int_equal(file_size(path), len);
+    check_every_offset(log);
+    log_close(log);
+}
+
+/* ---- readers see every append at once, with pread and sendfile ---- */
+
+static void check_sendfile(const log_slice_t *s, const uint8_t *want)
+{
+    char path[512];
+    uint8_t *got = malloc(s->len);
+    off_t off = s->pos;
+    size_t done = 0;
+    int out;
+
+    snprintf(path, sizeof(path), "%s/sendfile.out", tmpdir);
+    out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(out >= 0);
+    while (done < s->len) {
+        ssize_t n = sendfile(out, s->fd, &off, s->len - done);
+        assert_true(n > 0);
+        done += (size_t)n;
+    }
+    assert_int_equal(pread(out, got, s->len, 0), (ssize_t)s->len);
+    assert_memory_equal(got, want, s->len);
+    close(out);
+    unlink(path);
+    free(got);
+}
+
+static size_t vsize_odd(int i)
+{
+    return 37 + (size_t)(i * 7919 % 5000);
+}
+
+/* Appends of every size, most ending inside a 4 KiB block (the direct
+ * mode's partial block), each read back at once through the slice's
+ * descriptor, with pread and with sendfile. */
+static void test_read_after_append(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    int round;
+
+    (void)state;
+    c.segment_bytes = 256 << 10;
+    log = open_log(&c, false);
+    for (round = 0; round < 80; round++) {
+        int64_t from = M.next;
+        size_t k;
+        log_slice_t s;
+
+        append_n(log, 1 + round % 7, 1 + round % 3, recs_var, vsize_odd,
+                 ts_step);
+        k = model_find(from);
+        assert_int_equal(log_read(log, from, 1 << 20, &s), 0);
+        assert_int_equal(s.pos + (int64_t)s.len <= (int64_t)(1 << 20), 1);
+        check_sendfile(&s, M.bytes + M.pos[k]);
+        mem_unref(s.ref);
+        check_read(log, from, 1 << 20);
+    }
+    assert_true(log_segment_count(log) > 2);
+    check_every_offset(log);
+    log_close(log);
+    log = open_log(&c, false);
+    check_read_all(log, 1 << 20);
+    log_close(log);
+}
+
+/* ---- the cold tier reads the sealed .log files of every mode ---- */
+
+static void test_cold_move(void **state)
+{
+    log_config_t c = small_cfg();
+    log_move_t *m;
+    log_t *log;
+    int moved = 0;
+
+    (void)state;
+    snprintf(cdir, sizeof(cdir), "%s/cold/topic-0", tmpdir);
+    c.cold_dir = cdir;
+    c.local_retention_bytes = 0;
+    log = open_log(&c, false);
+    append_n(log, 80, 4, recs_var, vsize_var, ts_step);
+    while ((m = log_move_prepare(log, now_ms())) != NULL) {
+        assert_int_equal(log_move_finish(log, m, log_move_run(m)), 0);
+        moved++;
+    }
+    assert_int_equal((size_t)moved + 1, log_segment_count(log));
+    check_every_offset(log);
+    append_n(log, 10, 3, recs_var, vsize_var, ts_step);
+    check_every_offset(log);
+    log_close(log);
+    log = open_log(&c, true);
+    check_every_offset(log);
+    log_close(log);
+}
+
 /* Start-up cost with many small partitions, reopened after a clean
  * close; the bound is loose for slow CI machines, the time is printed. */
 static void test_open_many(void **state)
@@ -976,6 +1250,7 @@ static void test_open_many(void **state)
 
     (void)state;
     log_config_default(&c);
+    c.io_mode = io_mode;
     for (i = 0; i < N; i++) {
         struct iovec iov = {b, len};
         snprintf(dir, sizeof(dir), "%s/t-%d", tmpdir, i);
@@ -1002,6 +1277,11 @@ static void test_open_many(void **state)
 
 int main(void)
 {
+    static const log_io_mode_t modes[] = {LOG_IO_PWRITE, LOG_IO_WRITEBACK,
+                                          LOG_IO_MMAP, LOG_IO_DIRECT};
+    char name[64];
+    size_t m;
+    int failed = 0;
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_empty),
@@ -1030,7 +1310,19 @@ int main(void)
         T(test_index_full_rolls),
         T(test_clean_marker),
         T(test_open_many),
+        T(test_crash_recover),
+        T(test_crash_clean_path),
+        T(test_crash_torn),
+        T(test_zero_tail_sealed),
+        T(test_read_after_append),
+        T(test_cold_move),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    for (m = 0; m < ST_ARRAY_LEN(modes); m++) {
+        io_mode = modes[m];
+        snprintf(name, sizeof(name), "log, io mode %s",
+                 log_io_mode_name(io_mode));
+        failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
+    }
+    return failed;
 }

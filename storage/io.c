@@ -1,0 +1,643 @@
+/* Write back-ends of the partition log (log.io.mode). Contract in io.h.
+ *
+ * The choice between them is a measured one (docs/performance.md, "What
+ * each write path measured"). On the reference VM, buffered writes into new
+ * files run at ~450 MB/s however they are issued (pwritev, after fallocate,
+ * memcpy into a mapping): the cost is the kernel touching page-cache pages
+ * that the host has to back first, since the guest hands free memory back
+ * (free page reporting). Rewriting pages already cached runs at ~8 GB/s.
+ * So what helps is recycling pages, not another way of copying into new
+ * ones: the writeback and mmap modes drive writeback themselves and drop
+ * pages a few windows behind the tail (the trail below), and the direct
+ * mode bypasses the page cache altogether. pwrite stays as the plain path
+ * the others fall back to.
+ *
+ * Every mode writes the same bytes at the same positions, so the files do
+ * not depend on the mode; only the mmap mode's preallocated tail (zeros
+ * past the log's end, cut when the segment is sealed or closed) is visible
+ * after a crash, and loading a segment treats zeros there as its end. */
+#include "storage/io.h"
+
+#include "alloc/st.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The mmap mode's preallocation: chunks grow from MMAP_STEP_MIN, doubling
+ * with the segment, to MMAP_STEP_MAX, never past the segment size limit
+ * (unless one append needs more). Small first chunks keep thousands of
+ * quiet partitions from reserving much disk; the file's length includes
+ * the chunk until the segment is sealed or closed. */
+#define MMAP_STEP_MIN (1 << 20)
+#define MMAP_STEP_MAX (64 << 20)
+#define PAGE 4096
+/* The direct mode writes whole blocks of this size, from memory aligned to
+ * it: 4 KiB satisfies every device up to 4 KiB logical blocks. */
+#define BLOCK 4096
+/* ... through a staging buffer of this many bytes per thread. Raw O_DIRECT
+ * writes of 1 MiB and 4 MiB run alike (256 KiB: -30%), but a 1 MiB
+ * buffer splits a ~1 MiB append into a full write and a small one, which
+ * cost the log 15% (docs/performance.md). */
+#define DIRECT_CHUNK (4 << 20)
+
+struct log_io {
+    log_io_mode_t mode;
+    char *path;       /* of the .log, for messages */
+    seg_file_t *file; /* the segment's read-write descriptor, referenced */
+    int64_t cap;
+    int64_t end; /* where the next write starts */
+    /* writeback and mmap: a read-only descriptor of the same file for the
+     * trail. sync_file_range with a wait consumes the file's writeback
+     * error (errseq) for the descriptor it is given; with a descriptor of
+     * its own, fdatasync of the segment's descriptor still reports every
+     * error, so an acks=all answer never hides a failed writeback. */
+    seg_file_t *wb;
+    /* mmap: the mapping covers [0, alloc) of the file, which fallocate
+     * made that long; [0, unmapped) has been given back (MADV_DONTNEED:
+     * the pages stay in the page cache, the mapping just stops pinning
+     * them, so the trail can drop them); high is the highest end written,
+     * which a truncate zeroes down from. */
+    uint8_t *map;
+    int64_t alloc, unmapped, high;
+    /* direct: an O_DIRECT descriptor of the file, and the last partial
+     * block: tail_len bytes of the file at tail_pos (block-aligned), which
+     * the next write rewrites in front of its own bytes. */
+    int dfd;
+    bool dio_ok; /* an O_DIRECT write succeeded: EINVAL is then an error */
+    int64_t tail_pos;
+    size_t tail_len;
+    uint8_t tail[BLOCK];
+};
+
+/* log_io_test_refuse: errno the probe of each mode pretends to get. */
+static atomic_int refuse[LOG_IO_DIRECT + 1];
+
+void log_io_test_refuse(log_io_mode_t mode, int err)
+{
+    st_assert((unsigned)mode <= LOG_IO_DIRECT);
+    atomic_store(&refuse[mode], err);
+}
+
+/* One warning per process and mode: thousands of partitions falling back
+ * for the same reason would otherwise repeat it thousands of times. */
+static atomic_bool warned[LOG_IO_DIRECT + 1];
+
+static void fall_back(log_io_t *io, const char *path, const char *why, int err)
+{
+    if (!atomic_exchange(&warned[io->mode], true))
+        st_warn("%s: log.io.mode=%s is not available (%s: %s); using pwrite",
+                path, log_io_mode_name(io->mode), why, strerror(err));
+    io->mode = LOG_IO_PWRITE;
+}
+
+/* pwritev of every buffer at pos; iov[] is used up (short writes resume
+ * where they stopped, adjusting the entries). */
+static int pwritev_all(int fd, struct iovec *iov, int n, int64_t pos)
+{
+    for (;;) {
+        ssize_t w;
+        while (n > 0 && iov->iov_len == 0) {
+            iov++;
+            n--;
+        }
+        if (n == 0)
+            break;
+        w = pwritev(fd, iov, ST_MIN(n, IOV_MAX), pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        pos += w;
+        /* A short write (disk full, signal) resumes where it stopped. */
+        while (w > 0) {
+            if ((size_t)w >= iov->iov_len) {
+                w -= (ssize_t)iov->iov_len;
+                iov++;
+                n--;
+            } else {
+                iov->iov_base = (uint8_t *)iov->iov_base + w;
+                iov->iov_len -= (size_t)w;
+                w = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- names ---- */
+
+static const char *const mode_names[] = {
+    [LOG_IO_DEFAULT] = "default",     [LOG_IO_PWRITE] = "pwrite",
+    [LOG_IO_WRITEBACK] = "writeback", [LOG_IO_MMAP] = "mmap",
+    [LOG_IO_DIRECT] = "direct",
+};
+
+const char *log_io_mode_name(log_io_mode_t mode)
+{
+    if ((unsigned)mode >= ST_ARRAY_LEN(mode_names))
+        return "unknown";
+    return mode_names[mode];
+}
+
+int log_io_mode_parse(const char *name, log_io_mode_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < ST_ARRAY_LEN(mode_names); i++) {
+        if (strcmp(name, mode_names[i]) == 0) {
+            *out = (log_io_mode_t)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- mmap ---- */
+
+static int64_t round_up(int64_t v, int64_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+/* Whether fallocate and a shared mapping work on this file, without
+ * changing its length: the segment may never be written. */
+static int mmap_probe(log_io_t *io, const char *path)
+{
+    int fd = io->file->fd, err = atomic_load(&refuse[LOG_IO_MMAP]);
+    void *p;
+
+    /* Without fallocate a mapping would be sparse, and a full disk would
+     * then kill the process with SIGBUS instead of failing an append.
+     * Other errors (ENOSPC) are the append's to report. */
+    if (!err && fallocate(fd, FALLOC_FL_KEEP_SIZE, io->end, PAGE) < 0 &&
+        (errno == EOPNOTSUPP || errno == ENOSYS))
+        err = errno;
+    if (err) {
+        fall_back(io, path, "fallocate", err);
+        return 0;
+    }
+    p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        if (errno == ENOMEM)
+            return -ENOMEM;
+        fall_back(io, path, "mmap", errno);
+        return 0;
+    }
+    munmap(p, PAGE);
+    io->alloc = io->end;
+    io->high = io->end;
+    io->unmapped = io->end / PAGE * PAGE;
+    return 0;
+}
+
+/* Preallocates and maps the file up to at least `need`. */
+static int mmap_grow(log_io_t *io, int64_t need)
+{
+    int64_t step = ST_MIN(ST_MAX(io->alloc, MMAP_STEP_MIN), MMAP_STEP_MAX);
+    int64_t want = ST_MAX(need, io->alloc + step);
+    size_t old_len = (size_t)round_up(io->alloc, PAGE);
+    void *p;
+
+    want = round_up(ST_MIN(want, ST_MAX(need, io->cap)), PAGE);
+    if (fallocate(io->file->fd, 0, io->alloc, want - io->alloc) < 0)
+        return -errno;
+    if (io->map)
+        p = mremap(io->map, old_len, (size_t)want, MREMAP_MAYMOVE);
+    else
+        p = mmap(NULL, (size_t)want, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 io->file->fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    io->map = p;
+    io->alloc = want;
+    return 0;
+}
+
+static int mmap_write(log_io_t *io, const struct iovec *iov, int n, int64_t pos)
+{
+    int64_t end = pos;
+    int i, rc;
+
+    for (i = 0; i < n; i++)
+        end += (int64_t)iov[i].iov_len;
+    if (end > io->alloc && (rc = mmap_grow(io, end)) < 0)
+        return rc;
+    for (i = 0; i < n; i++) {
+        memcpy(io->map + pos, iov[i].iov_base, iov[i].iov_len);
+        pos += (int64_t)iov[i].iov_len;
+    }
+    io->high = ST_MAX(io->high, end);
+    /* Keep a window mapped behind the tail; older pages belong to the
+     * trail. */
+    while (end - io->unmapped >= 2 * (int64_t)LOG_IO_WINDOW) {
+        madvise(io->map + io->unmapped, LOG_IO_WINDOW, MADV_DONTNEED);
+        io->unmapped += LOG_IO_WINDOW;
+    }
+    return 0;
+}
+
+/* ---- direct ----
+ *
+ * Each write copies the partial block and the new bytes into a staging
+ * buffer aligned to BLOCK, writes the whole blocks with O_DIRECT, and the
+ * last partial block with an ordinary buffered pwrite through the
+ * segment's descriptor. That buffered write is what keeps the file's
+ * length exact and every byte readable at once; the page it dirties is
+ * written back and dropped by the kernel when the next O_DIRECT write
+ * covers its block (the kernel flushes and invalidates the cached range of
+ * a direct write before and after it), which is also why pread and
+ * sendfile of the segment's descriptor always see what O_DIRECT wrote.
+ * Setting the length with ftruncate instead costs more: shrinking into a
+ * block makes ext4 read that block back to zero its end (measured -15%). */
+
+static pthread_key_t stage_key;
+static pthread_once_t stage_once = PTHREAD_ONCE_INIT;
+
+static void stage_release(void *raw)
+{
+    mem_free(raw);
+}
+
+static void stage_key_init(void)
+{
+    st_assert(pthread_key_create(&stage_key, stage_release) == 0);
+}
+
+/* The calling thread's staging buffer (every log of a shard shares it:
+ * writes are synchronous), freed when the thread exits. */
+static uint8_t *stage_buf(void)
+{
+    void *raw;
+
+    pthread_once(&stage_once, stage_key_init);
+    raw = pthread_getspecific(stage_key);
+    if (!raw) {
+        raw = mem_alloc(DIRECT_CHUNK + BLOCK);
+        if (!raw)
+            return NULL;
+        if (pthread_setspecific(stage_key, raw) != 0) {
+            mem_free(raw);
+            return NULL;
+        }
+    }
+    return (uint8_t *)(((uintptr_t)raw + BLOCK - 1) & ~(uintptr_t)(BLOCK - 1));
+}
+
+/* Reads the partial last block of a file `size` bytes long. */
+static int direct_load_tail(log_io_t *io, int64_t size)
+{
+    size_t got = 0;
+
+    io->tail_pos = size / BLOCK * BLOCK;
+    io->tail_len = (size_t)(size - io->tail_pos);
+    while (got < io->tail_len) {
+        ssize_t n = pread(io->file->fd, io->tail + got, io->tail_len - got,
+                          io->tail_pos + (int64_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+static int direct_probe(log_io_t *io, const char *path)
+{
+    int err = atomic_load(&refuse[LOG_IO_DIRECT]);
+
+    io->dfd = err ? -1 : open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (io->dfd < 0) {
+        err = err ? err : errno;
+        /* Filesystems without O_DIRECT refuse it with EINVAL; other errors
+         * (EMFILE, ...) are no reason to leave the mode for good. */
+        if (err != EINVAL)
+            return -err;
+        fall_back(io, path, "open with O_DIRECT", err);
+        return 0;
+    }
+    return direct_load_tail(io, io->end);
+}
+
+/* O_DIRECT write of len bytes (whole blocks) at pos. EINVAL (a filesystem
+ * wanting stricter alignment, or a write cut short by a file size limit,
+ * which leaves an unaligned length) gets the same bytes written through
+ * the page cache, which either works or fails with the real reason; when
+ * it works and no direct write ever did, the writer falls back to pwrite
+ * for good. */
+static int dio_write(log_io_t *io, const uint8_t *buf, size_t len, int64_t pos)
+{
+    while (len > 0) {
+        struct iovec v = {(void *)buf, len};
+        ssize_t w;
+
+        if (io->dfd < 0)
+            return pwritev_all(io->file->fd, &v, 1, pos);
+        w = pwrite(io->dfd, buf, len, pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EINVAL) {
+            int rc = pwritev_all(io->file->fd, &v, 1, pos);
+            /* Only a refusal that a buffered write does not share is about
+             * O_DIRECT itself. */
+            if (rc == 0 && !io->dio_ok) {
+                close(io->dfd);
+                io->dfd = -1;
+                fall_back(io, io->path, "a write with O_DIRECT", EINVAL);
+            }
+            return rc;
+        }
+        if (w < 0)
+            return -errno;
+        /* A direct write stops short only on whole blocks; anything else
+         * would leave the staging buffer out of step with the file. */
+        if (w == 0 || w % BLOCK)
+            return -EIO;
+        buf += w;
+        len -= (size_t)w;
+        pos += w;
+    }
+    io->dio_ok = true;
+    return 0;
+}
+
+static int direct_write(log_io_t *io, const struct iovec *iov, int n,
+                        int64_t pos)
+{
+    uint8_t *stage = stage_buf();
+    int64_t base = io->tail_pos;
+    size_t fill = io->tail_len, whole, rest;
+    int i, rc;
+
+    if (!stage)
+        return -ENOMEM;
+    st_assert(pos == io->tail_pos + (int64_t)io->tail_len);
+    memcpy(stage, io->tail, io->tail_len);
+    for (i = 0; i < n; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left > 0) {
+            size_t k = ST_MIN(left, (size_t)DIRECT_CHUNK - fill);
+            memcpy(stage + fill, p, k);
+            fill += k;
+            p += k;
+            left -= k;
+            if (fill == DIRECT_CHUNK) {
+                if ((rc = dio_write(io, stage, fill, base)) < 0)
+                    return rc;
+                base += DIRECT_CHUNK;
+                fill = 0;
+            }
+        }
+    }
+    whole = fill / BLOCK * BLOCK;
+    rest = fill - whole;
+    if (whole && (rc = dio_write(io, stage, whole, base)) < 0)
+        return rc;
+    if (rest) {
+        struct iovec v = {stage + whole, rest};
+        if ((rc = pwritev_all(io->file->fd, &v, 1, base + (int64_t)whole)) < 0)
+            return rc;
+    }
+    memcpy(io->tail, stage + whole, rest);
+    io->tail_pos = base + (int64_t)whole;
+    io->tail_len = rest;
+    return 0;
+}
+
+/* ---- the writer ---- */
+
+int log_io_open(log_io_mode_t mode, seg_file_t *f, const char *path,
+                int64_t size, int64_t cap, log_io_t **out)
+{
+    log_io_t *io = mem_calloc(1, sizeof(*io));
+    int rc = 0;
+
+    if (!io)
+        return -ENOMEM;
+    st_assert(mode > LOG_IO_DEFAULT && mode <= LOG_IO_DIRECT);
+    io->mode = mode;
+    io->path = mem_strndup(path, strlen(path));
+    if (!io->path) {
+        mem_free(io);
+        return -ENOMEM;
+    }
+    io->file = seg_file_ref(f);
+    io->cap = cap;
+    io->end = size;
+    io->dfd = -1;
+    if (io->mode == LOG_IO_DIRECT)
+        rc = direct_probe(io, path);
+    else if (io->mode == LOG_IO_MMAP)
+        rc = mmap_probe(io, path);
+    if (rc == 0 && (io->mode == LOG_IO_WRITEBACK || io->mode == LOG_IO_MMAP)) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            rc = -errno;
+        else if (!(io->wb = seg_file_new(fd)))
+            rc = -ENOMEM;
+    }
+    if (rc < 0) {
+        log_io_free(io);
+        return rc;
+    }
+    *out = io;
+    return 0;
+}
+
+log_io_mode_t log_io_mode(const log_io_t *io)
+{
+    return io->mode;
+}
+
+void log_io_set_cap(log_io_t *io, int64_t cap)
+{
+    io->cap = cap;
+}
+
+int log_io_writev(log_io_t *io, struct iovec *iov, int n, int64_t pos)
+{
+    size_t len = 0;
+    int i, rc;
+
+    st_assert(pos == io->end);
+    for (i = 0; i < n; i++)
+        len += iov[i].iov_len;
+    if (io->mode == LOG_IO_MMAP) {
+        rc = mmap_write(io, iov, n, pos);
+    } else if (io->mode == LOG_IO_DIRECT) {
+        rc = direct_write(io, iov, n, pos);
+    } else {
+        rc = pwritev_all(io->file->fd, iov, n, pos);
+    }
+    if (rc == 0)
+        io->end = pos + (int64_t)len;
+    return rc;
+}
+
+int log_io_truncate(log_io_t *io, int64_t size)
+{
+    st_assert(size <= io->end);
+    if (io->mode == LOG_IO_MMAP) {
+        /* The preallocated length stays; what lies past size must read
+         * as zeros again, or a crash would bring the cut batches back. */
+        int64_t high = ST_MIN(io->high, io->alloc);
+        if (high > size)
+            memset(io->map + size, 0, (size_t)(high - size));
+        io->high = size;
+    } else if (ftruncate(io->file->fd, size) < 0) {
+        return -errno;
+    }
+    io->end = size;
+    /* The staging tail must hold what the file now ends with. */
+    if (io->mode == LOG_IO_DIRECT)
+        return direct_load_tail(io, size);
+    return 0;
+}
+
+int log_io_seal(log_io_t *io, int64_t size)
+{
+    int rc = 0;
+
+    st_assert(size == io->end);
+    if (io->mode == LOG_IO_MMAP) {
+        if (io->map)
+            munmap(io->map, (size_t)round_up(io->alloc, PAGE));
+        io->map = NULL;
+        /* Also when the length is right: the probe may have allocated a
+         * block past it, which ftruncate gives back. */
+        if (ftruncate(io->file->fd, size) < 0)
+            rc = -errno;
+        else if (io->alloc != size)
+            rc = 1;
+    }
+    log_io_free(io);
+    return rc;
+}
+
+void log_io_free(log_io_t *io)
+{
+    if (!io)
+        return;
+    if (io->map)
+        munmap(io->map, (size_t)round_up(io->alloc, PAGE));
+    if (io->dfd >= 0)
+        close(io->dfd);
+    seg_file_unref(io->wb);
+    seg_file_unref(io->file);
+    mem_free(io->path);
+    mem_free(io);
+}
+
+/* ---- the trail ----
+ *
+ * Appended bytes of the buffered modes are cut into windows of
+ * LOG_IO_WINDOW bytes. A full window is handed to writeback at once
+ * (sync_file_range WRITE, which only queues the I/O), and joins r[]. When
+ * more than two windows are in r[], the oldest is waited for and its pages
+ * dropped (fadvise DONTNEED): they were written a window ago, so the wait
+ * is usually short, and when the disk is slower than the appends it is
+ * what holds them back, instead of the page cache filling with dirty
+ * pages. The pages freed are the next ones the kernel hands out, still
+ * backed, which is the whole point (io.c's opening comment). The tail of
+ * a sealed segment joins r[] too, so small segments are recycled as well.
+ */
+
+static void warn_once(log_io_trail_t *t, const char *what, int err)
+{
+    if (t->warned)
+        return;
+    t->warned = true;
+    st_warn("%s of appended data failed: %s (fdatasync reports it)", what,
+            strerror(err));
+}
+
+/* Waits for the oldest range to be written and drops its pages. */
+static void trail_pop(log_io_trail_t *t)
+{
+    log_io_range_t *r = &t->r[0];
+    int64_t len = r->end - r->start;
+
+    st_assert(t->n > 0);
+    if (sync_file_range(r->file->fd, r->start, len,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+        warn_once(t, "writeback", errno);
+    else
+        posix_fadvise(r->file->fd, r->start, len, POSIX_FADV_DONTNEED);
+    seg_file_unref(r->file);
+    t->bytes -= len;
+    t->n--;
+    memmove(t->r, t->r + 1, t->n * sizeof(*t->r));
+}
+
+/* Starts writeback of [start, end) of f and keeps the range. */
+static void trail_push(log_io_trail_t *t, seg_file_t *f, int64_t start,
+                       int64_t end)
+{
+    if (end <= start)
+        return;
+    if (sync_file_range(f->fd, start, end - start, SYNC_FILE_RANGE_WRITE) < 0)
+        warn_once(t, "writeback", errno);
+    if (t->n == LOG_IO_TRAIL_MAX)
+        trail_pop(t);
+    t->r[t->n++] = (log_io_range_t){seg_file_ref(f), start, end};
+    t->bytes += end - start;
+    while (t->bytes > 2 * (int64_t)LOG_IO_WINDOW)
+        trail_pop(t);
+}
+
+void log_io_trail_init(log_io_trail_t *t)
+{
+    *t = (log_io_trail_t){0};
+}
+
+void log_io_trail_fini(log_io_trail_t *t)
+{
+    unsigned i;
+
+    for (i = 0; i < t->n; i++)
+        seg_file_unref(t->r[i].file);
+    seg_file_unref(t->cur);
+    log_io_trail_init(t);
+}
+
+void log_io_trail_note(log_io_trail_t *t, log_io_t *io, int64_t start,
+                       int64_t end)
+{
+    if (!io || !io->wb)
+        return;
+    if (t->cur != io->wb) {
+        /* Sealing pushed the previous segment's tail already. */
+        seg_file_unref(t->cur);
+        t->cur = seg_file_ref(io->wb);
+        t->cur_start = t->cur_end = start;
+    }
+    /* Appends are contiguous, except after a failed one was cut: then the
+     * window restarts there. */
+    if (start != t->cur_end)
+        t->cur_start = start;
+    t->cur_end = end;
+    while (t->cur_end - t->cur_start >= LOG_IO_WINDOW) {
+        trail_push(t, t->cur, t->cur_start, t->cur_start + LOG_IO_WINDOW);
+        t->cur_start += LOG_IO_WINDOW;
+    }
+}
+
+void log_io_trail_seal(log_io_trail_t *t, log_io_t *io)
+{
+    if (!io || !io->wb || t->cur != io->wb)
+        return;
+    trail_push(t, t->cur, t->cur_start, t->cur_end);
+    seg_file_unref(t->cur);
+    t->cur = NULL;
+}

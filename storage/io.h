@@ -1,0 +1,114 @@
+/* The write back-ends of the partition log (log.io.mode): how the bytes of
+ * log_append reach the active segment's file. Internal to storage/: the
+ * broker only sees log_config_t.io_mode and log_effective_io_mode (log.h).
+ *
+ * A log_io_t is the writer of one segment while it is written: created when
+ * the segment becomes active (or is created by a roll), sealed when the log
+ * rolls past it or closes. The modes, and why each exists, are described in
+ * io.c and docs/storage.md ("Write paths"). Whatever the mode, the file is
+ * read through the segment's ordinary descriptor (pread, sendfile), and
+ * fdatasync of that descriptor makes everything written durable.
+ *
+ * A log_io_trail_t belongs to a log and recycles page-cache pages behind
+ * the writers of the buffered modes (writeback, mmap): it starts writeback of
+ * what was appended, window by window, and drops the pages of old windows
+ * once written.
+ *
+ * Thread: both belong to the log's owner thread. */
+#ifndef STRATA_STORAGE_IO_H
+#define STRATA_STORAGE_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "storage/log.h"
+#include "storage/segment.h"
+
+/* Page-cache window of the trail: writeback of each window starts when it
+ * is full, and its pages are dropped once two more windows have followed. */
+#define LOG_IO_WINDOW (16 << 20)
+/* Ranges the trail holds (whole windows, or the tails of sealed segments). */
+#define LOG_IO_TRAIL_MAX 8
+
+typedef struct log_io log_io_t;
+
+/* Opens the writer of the segment file f (opened read-write; the writer
+ * takes its own reference) at `path`, whose first `size` bytes are valid.
+ * `cap` is the segment size limit (log.segment.bytes), which bounds the
+ * preallocation of the mmap mode. A mode the kernel or filesystem refuses
+ * (O_DIRECT or fallocate unsupported, mmap refused) falls back to
+ * LOG_IO_PWRITE with one warning per process and mode saying why: check
+ * log_io_mode(), also after the first write (the direct mode may learn only
+ * then that the filesystem wants stricter alignment). Returns 0 and *out,
+ * or -ENOMEM, or the -errno of opening another descriptor of the file
+ * (every mode but pwrite) or of reading its last block (direct). */
+int log_io_open(log_io_mode_t mode, seg_file_t *f, const char *path,
+                int64_t size, int64_t cap, log_io_t **out);
+
+/* The writer's mode after any fallback. */
+log_io_mode_t log_io_mode(const log_io_t *io);
+
+/* Changes the preallocation bound (log_set_limits). */
+void log_io_set_cap(log_io_t *io, int64_t cap);
+
+/* Writes the n buffers at pos, which must be where the previous write (or
+ * the open size, or the last truncate) ended. The entries of iov[] are
+ * used up (changed), the bytes only read. Returns 0, or -errno with part
+ * of it possibly written: the caller then calls log_io_truncate. */
+int log_io_writev(log_io_t *io, struct iovec *iov, int n, int64_t pos);
+
+/* Cuts what was written after `size` (a failed append): afterwards the
+ * file reads as if it had never been written past size. Returns 0 or
+ * -errno. */
+int log_io_truncate(log_io_t *io, int64_t size);
+
+/* The segment is sealed (rolled away) or the log closes at `size` bytes:
+ * the file's length becomes exactly size (the mmap mode preallocates past
+ * it), the writer's own resources go, and io is freed. Returns 0, 1 when
+ * the file's length changed (the caller must fdatasync the file for the
+ * length to be durable), or -errno of the truncation (the file may then
+ * keep a zero tail, which loading cuts). */
+int log_io_seal(log_io_t *io, int64_t size);
+
+/* Frees the writer without touching the file's length (the segment is
+ * being deleted, or the log abandoned as by a crash). NULL is fine. */
+void log_io_free(log_io_t *io);
+
+/* Tests only: from now on, the probe of `mode` (LOG_IO_MMAP: fallocate;
+ * LOG_IO_DIRECT: opening with O_DIRECT) fails with errno err, as on a
+ * kernel or filesystem refusing the mode; 0 restores the real probe. */
+void log_io_test_refuse(log_io_mode_t mode, int err);
+
+/* ---- the page-cache trail of the buffered modes ---- */
+
+typedef struct log_io_range {
+    seg_file_t *file; /* a read-only descriptor of the segment, referenced */
+    int64_t start, end;
+} log_io_range_t;
+
+typedef struct log_io_trail {
+    log_io_range_t r[LOG_IO_TRAIL_MAX]; /* writeback started, oldest first */
+    unsigned n;
+    int64_t bytes; /* in r[] */
+    /* Appended bytes of the current segment whose writeback has not been
+     * started yet: [cur_start, cur_end) of cur (referenced). */
+    seg_file_t *cur;
+    int64_t cur_start, cur_end;
+    bool warned;
+} log_io_trail_t;
+
+void log_io_trail_init(log_io_trail_t *t);
+/* Drops the references; pages are left to the kernel. */
+void log_io_trail_fini(log_io_trail_t *t);
+/* The writer io (of the trail's modes; others are ignored) appended
+ * [start, end): starts writeback of each full window, and waits for and
+ * drops the oldest ones beyond the trail's length. Never fails (these are
+ * hints: errors reach fdatasync of the segment's own descriptor). */
+void log_io_trail_note(log_io_trail_t *t, log_io_t *io, int64_t start,
+                       int64_t end);
+/* io's segment is sealed: writeback of its last bytes starts now. Call
+ * before log_io_seal. */
+void log_io_trail_seal(log_io_trail_t *t, log_io_t *io);
+
+#endif
