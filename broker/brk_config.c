@@ -80,6 +80,12 @@ struct enum_val {
     const char *unsupported;
 };
 
+/* log.io.mode, in log_io_mode_t's order from LOG_IO_PWRITE on. */
+static const struct enum_val io_mode_values[] = {
+    {"pwrite", NULL}, {"writeback", NULL}, {"mmap", NULL},
+    {"direct", NULL}, {NULL, NULL},
+};
+
 struct key {
     const char *name;
     const char *alias_of; /* alias row: only name, group and this are set */
@@ -260,6 +266,13 @@ static const struct key broker_keys[] = {
      .max = I32_MAX,
      .def = "168",
      .desc = "Segment age in hours that starts a new one."},
+    {.name = "log.io.mode",
+     .type = KT_ENUM,
+     .off = FIELD(brk_config_t, log_io_mode, int32_t),
+     .group = G_SEGMENTS,
+     .enums = io_mode_values,
+     .def = "writeback",
+     .desc = "Append path: pwrite, writeback, mmap or direct."},
     {.name = "log.index.interval.bytes",
      B_I32(log_index_interval_bytes),
      .group = G_SEGMENTS,
@@ -1521,8 +1534,14 @@ static void print_key(FILE *out, const struct key *tab, size_t count,
                                          "%s%s", used ? "|" : " ", ev->name);
     }
     snprintf(def, sizeof(def), "%s", t->def ? t->def : t->def_doc);
-    fprintf(out, "  %-32s %s%s, default %s\n      %s\n", k->name,
-            type_names[t->type], range, def, t->desc);
+    /* 80 columns: a long value list puts the default on the next line */
+    if (35 + strlen(type_names[t->type]) + strlen(range) + 10 + strlen(def) >
+        80)
+        fprintf(out, "  %-32s %s%s\n      default %s. %s\n", k->name,
+                type_names[t->type], range, def, t->desc);
+    else
+        fprintf(out, "  %-32s %s%s, default %s\n      %s\n", k->name,
+                type_names[t->type], range, def, t->desc);
 }
 
 void brk_config_print_help(FILE *out)

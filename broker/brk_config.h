@@ -73,6 +73,9 @@ typedef struct brk_config {
     int32_t log_roll_hours;
     int32_t log_index_interval_bytes;
     int32_t log_index_size_max_bytes;
+    /* log.io.mode: an index into the mode names, pwrite first; add 1 for
+     * storage's log_io_mode_t (brk_config_io_mode) */
+    int32_t log_io_mode;
 
     /* Retention (-1 = unlimited). */
     int64_t log_retention_ms;

@@ -237,10 +237,12 @@ int brk_run(brk_config_t *cfg)
         goto out;
     if (rc == 0) {
         brk_listener_format(&cfg->listeners, addr, sizeof(addr));
-        st_info("listening on %s (port %d), data in %s, %d topic(s), "
-                "started in %.1f ms",
-                addr, net_server_port(b.srv), cfg->log_dirs, b.initial->n,
-                (double)(st_now_ns() - t0) / 1e6);
+        st_info(
+            "listening on %s (port %d), data in %s (log.io.mode %s), "
+            "%d topic(s), started in %.1f ms",
+            addr, net_server_port(b.srv), cfg->log_dirs,
+            log_io_mode_name((log_io_mode_t)(cfg->log_io_mode + LOG_IO_PWRITE)),
+            b.initial->n, (double)(st_now_ns() - t0) / 1e6);
         while (sigwait(&sigs, &sig) != 0)
             ;
         st_info("received %s, shutting down", strsignal(sig));

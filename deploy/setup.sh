@@ -5,7 +5,9 @@
 #                                          build/strata with its defaults
 #   deploy/setup.sh test                   the same set-up, then the whole
 #                                          test suite: format check, unit +
-#                                          integration (release), again under
+#                                          integration (release, and the core
+#                                          tests again in every log.io.mode),
+#                                          again under
 #                                          ASan/UBSan with -Werror, and the
 #                                          decoder fuzzers (clang, -Werror)
 # Packages are installed with apt-get only when missing, so a second run is
@@ -66,7 +68,8 @@ test)
     export CTEST_OUTPUT_ON_FAILURE=1
     build release
     cmake --build build --target format-check
-    ctest --test-dir build -j2 -L 'unit|integration'
+    # io_modes: the core integration tests again under each log.io.mode
+    ctest --test-dir build -j2 -L 'unit|integration|io_modes'
     echo "setup: again under AddressSanitizer + UBSan"
     build asan
     ctest --test-dir build-asan -j2 -L 'unit|integration'
