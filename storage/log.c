@@ -1377,6 +1377,53 @@ static int find_batch(log_t *log, seg_t *seg, seg_reader_t *r, int64_t offset,
     return -ENOENT;
 }
 
+/* Reads that lag this far behind the end of the log are catch-up reads. */
+#define READ_BEHIND_MIN (4 * (int64_t)LOG_IO_WINDOW)
+/* Pages this far behind a catch-up read are dropped, in steps of at least
+ * READ_DROP_STEP: the responses in flight just before it keep theirs. */
+#define READ_DROP_LAG (8 << 20)
+#define READ_DROP_STEP (4 << 20)
+
+/* A catch-up read in the recycling modes (all but pwrite): the pages of
+ * what it passed are dropped, as the writer's trail drops what it wrote,
+ * so that reading from disk allocates recycled pages rather than new ones
+ * (the same VM cost as writing into new pages: docs/performance.md); and
+ * the whole slice is asked for at once, so the disk sees one large read
+ * instead of readahead's steps. Reads near the tail, in the part the
+ * trail keeps cached, change nothing. */
+/* Bytes of the log from pos of seg to the end, counted up to `enough`. */
+static int64_t bytes_after(const log_t *log, const seg_t *seg, int64_t pos,
+                           int64_t enough)
+{
+    int64_t n = 0;
+    for (size_t i = log->nsegs; i > 0 && n < enough; i--) {
+        const seg_t *s = log->segs[i - 1];
+        if (s == seg)
+            return n + (s->size - pos);
+        n += s->size;
+    }
+    return n;
+}
+
+static void read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
+{
+    int64_t drop_to = start - READ_DROP_LAG;
+    int fd = seg->file->fd;
+
+    if (log->io_mode == LOG_IO_PWRITE ||
+        bytes_after(log, seg, start, READ_BEHIND_MIN) < READ_BEHIND_MIN)
+        return;
+    posix_fadvise(fd, start, end - start, POSIX_FADV_WILLNEED);
+    if (drop_to - seg->read_dropped >= READ_DROP_STEP) {
+        posix_fadvise(fd, seg->read_dropped, drop_to - seg->read_dropped,
+                      POSIX_FADV_DONTNEED);
+        seg->read_dropped = drop_to;
+    } else if (drop_to < seg->read_dropped - READ_DROP_LAG) {
+        /* another reader, further back: it drops from here on */
+        seg->read_dropped = drop_to > 0 ? drop_to : 0;
+    }
+}
+
 int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
 {
     uint8_t buf[READ_BUF];
@@ -1438,6 +1485,7 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
         } else {
             return -EIO;
         }
+        read_behind(log, seg, start, end);
         out->ref = &seg_file_ref(seg->file)->ref;
         out->fd = seg->file->fd;
         out->pos = start;
@@ -1728,6 +1776,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     seg->file = NULL;
     seg_unload(seg);
     seg->cold = true;
+    seg->read_dropped = 0; /* another file now */
     seg->writable = false;
     /* Its cold copy is synced, so no sync needs the local file (dirty
      * segments stay a suffix of the list: the older ones are all cold). */

@@ -64,6 +64,9 @@ typedef struct seg {
     bool cold;     /* the files live in the cold tier's directory */
     bool refused;  /* a copy failed its check: stays local until reopened */
     uint64_t used; /* last use tick, to unload idle sealed indexes */
+    /* Reads far behind the tail drop the pages they have passed: bytes
+     * below this were already dropped (log_read, the recycling modes). */
+    int64_t read_dropped;
 } seg_t;
 
 /* Builds "<dir>/<base as 20 digits><ext>". */

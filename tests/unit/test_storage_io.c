@@ -363,6 +363,57 @@ static void test_trail_drops_pages(void **state)
     model_reset();
 }
 
+/* A catch-up read far behind the end drops the pages it has passed in the
+ * recycling modes (so that reading from disk reuses pages too); pwrite
+ * keeps them. The reads bring the pages in themselves (the trail dropped
+ * them when they were written). */
+static void test_catch_up_drops_pages(void **state)
+{
+    static const log_io_mode_t modes[] = {LOG_IO_PWRITE, LOG_IO_WRITEBACK};
+    size_t m;
+
+    (void)state;
+    for (m = 0; m < ST_ARRAY_LEN(modes); m++) {
+        log_config_t c = cfg_for(modes[m]);
+        size_t pages = (16 << 20) / 4096, kept;
+        char dir[400], path[500];
+        uint8_t *buf = malloc(2 << 20);
+        int64_t off = 0, pos = 0;
+        log_t *log;
+        int fd, i;
+
+        model_reset();
+        snprintf(dir, sizeof(dir), "%s/catchup-%s", tmpdir,
+                 log_io_mode_name(modes[m]));
+        assert_int_equal(log_open(dir, &c, false, &log), 0);
+        for (i = 0; i < 8 * (LOG_IO_WINDOW >> 20); i++)
+            append_batches(log, 64, 15, 1000);
+        /* read the first 32 MiB, as a consumer would */
+        while (pos < (32 << 20)) {
+            log_slice_t s;
+            assert_int_equal(log_read(log, off, 1 << 20, &s), 0);
+            assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
+            assert_memory_equal(buf, M.bytes + s.pos, s.len);
+            pos = s.pos + (int64_t)s.len;
+            off = s.next_offset;
+            mem_unref(s.ref);
+        }
+        snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        kept = resident(fd, 0, 16 << 20);
+        if (modes[m] == LOG_IO_PWRITE)
+            assert_true(kept > pages / 2);
+        else
+            assert_true(kept < pages / 10);
+        close(fd);
+        free(buf);
+        log_close(log);
+        assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    }
+    model_reset();
+}
+
 /* ---- a mode the kernel refuses: pwrite, with a warning ---- */
 
 static void fallback_case(log_io_mode_t mode, int err)
@@ -433,8 +484,13 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_writers),           T(test_writer_reopen), T(test_coherency),
-        T(test_trail_drops_pages), T(test_fallback),      T(test_names),
+        T(test_writers),
+        T(test_writer_reopen),
+        T(test_coherency),
+        T(test_trail_drops_pages),
+        T(test_catch_up_drops_pages),
+        T(test_fallback),
+        T(test_names),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
