@@ -224,7 +224,7 @@ struct reader {
     _Atomic size_t committed;
     atomic_bool stop;
     const uint8_t *bytes; /* stable: reserved before the thread starts */
-    unsigned long reads;
+    _Atomic unsigned long reads;
 };
 
 static void *reader_main(void *arg)
@@ -246,7 +246,7 @@ static void *reader_main(void *arg)
         assert_int_equal(pread(fd, buf, n, (off_t)from), (ssize_t)n);
         if (memcmp(buf, r->bytes + from, n) != 0)
             fail_msg("reader saw stale bytes in [%zu, %zu)", from, from + n);
-        r->reads++;
+        atomic_fetch_add(&r->reads, 1);
     }
     close(fd);
     free(buf);
@@ -281,9 +281,13 @@ static void coherency_case(log_io_mode_t mode)
         assert_true(M.len <= M.cap);
         atomic_store(&r.committed, M.len);
     }
+    /* A loaded machine may not have run the reader yet: let it check the
+     * finished file too, for up to 10 s. */
+    for (i = 0; atomic_load(&r.reads) < 100 && i < 10000; i++)
+        usleep(1000);
     atomic_store(&r.stop, true);
     assert_int_equal(pthread_join(th, NULL), 0);
-    assert_true(r.reads > 0);
+    assert_true(atomic_load(&r.reads) > 0);
     log_close(log);
 }
 
