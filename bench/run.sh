@@ -56,7 +56,7 @@ port=$((20000 + RANDOM % 20000))
 broker=$!
 "$mock_bin" >"$work/mock.addr" 2>/dev/null &
 mock=$!
-trap 'kill $broker $mock 2>/dev/null; wait $broker $mock 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $broker $mock 2>/dev/null; wait $broker $mock 2>/dev/null; cp "$work/strata.log" /tmp/strata-bench-broker.log 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     sleep 0.1
@@ -91,7 +91,8 @@ run_case() { # name command...
     local name=$1 out
     shift
     for r in $(seq "$reps"); do
-        out=$("$@" "$r")
+        # a failed run is reported (n/a), not the end of the whole matrix
+        out=$("$@" "$r") || { echo "$name run $r failed" >&2; out="n/a n/a"; }
         res[$name.msgs]+="${out%% *} "
         res[$name.mb]+="${out##* } "
     done
@@ -100,13 +101,32 @@ p100() { produce "$1" 100 "$n100" "$2" "p100-$1-$2-$3"; }
 p1k() { produce "$1" 1024 "$n1k" "$2" "p1k-$1-$2-$3"; }
 c1k() { consume "p1k-strata-1-$1" "$n1k"; }
 
+# Every strata run writes gigabytes: its topics are deleted once measured,
+# so that the matrix fits a modest disk.
+drop() { # topic-name prefix
+    /usr/bin/python3 - "127.0.0.1:$port" "$1" >/dev/null 2>&1 <<'PY' || true
+import sys
+from confluent_kafka.admin import AdminClient
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+names = [t for t in a.list_topics(timeout=10).topics
+         if t.startswith(sys.argv[2])]
+for f in (a.delete_topics(names, operation_timeout=30).values()
+          if names else []):
+    f.result(30)
+PY
+}
+
 run_case mock_100_acks1 p100 mock 1
 run_case strata_100_acks1 p100 strata 1
+drop p100-strata-
 run_case strata_100_acksall p100 strata -1
+drop p100-strata-
 run_case mock_1k_acks1 p1k mock 1
 run_case strata_1k_acks1 p1k strata 1
 run_case strata_1k_acksall p1k strata -1
+drop p1k-strata--1-
 run_case strata_1k_catchup c1k
+drop p1k-strata-
 
 # The same with strata-bench as the client, against both brokers.
 for _ in $(seq 50); do [ -s "$work/mock.addr" ] && break; sleep 0.1; done
@@ -122,10 +142,14 @@ sb100() { sb "$1" 100 "$2" "$3"; }
 sb1k() { sb "$1" 1024 "$2" "$3"; }
 run_case sb_mock_100_acks1 sb100 mock 1
 run_case sb_strata_100_acks1 sb100 strata 1
+drop sb-strata-
 run_case sb_strata_100_acksall sb100 strata all
+drop sb-strata-
 run_case sb_mock_1k_acks1 sb1k mock 1
 run_case sb_strata_1k_acks1 sb1k strata 1
+drop sb-strata-
 run_case sb_strata_1k_acksall sb1k strata all
+drop sb-strata-
 
 # End-to-end latency with strata-bench: 10,000 msg/s of 100 B, linger 0,
 # latency from each record's intended send time to its consumption.
