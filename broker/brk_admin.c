@@ -192,6 +192,49 @@ void brk_handle_Metadata(brk_rq_t *rq)
     brk_ctl_submit(rq, &c->ctl);
 }
 
+/* ================= per-partition requests ================= */
+
+/* ListOffsets and DeleteRecords are one op per partition they name, sent
+ * to the partition's owner. ops_begin gives rq->ops one slot per named
+ * partition, in request order, and holds the request open until ops_end;
+ * it returns false (the request answered as bad) when too large. */
+static bool ops_begin(brk_rq_t *rq, int total, void (*done)(brk_rq_t *rq))
+{
+    rq->on_done = done;
+    rq->ops = mem_pool_calloc(rq->pool, (size_t)total + 1, sizeof(*rq->ops));
+    if (!rq->ops) {
+        brk_rq_bad(rq, "too large");
+        return false;
+    }
+    rq->nops = total;
+    rq->pending = 1;
+    return true;
+}
+
+/* The op of `kind` for partition `index` of t, in slot k; the caller fills
+ * in its inputs and sends it. NULL, leaving the slot empty (answered
+ * UNKNOWN_TOPIC_OR_PARTITION), for no topic, an index out of range, or no
+ * memory. */
+static brk_pop_t *op_new(brk_rq_t *rq, int k, const brk_topic_t *t,
+                         int32_t index, enum brk_pop_kind kind)
+{
+    brk_pop_t *op;
+    if (!t || index < 0 || index >= t->nparts ||
+        !(op = mem_pool_calloc(rq->pool, 1, sizeof(*op))))
+        return NULL;
+    op->kind = kind;
+    op->topic = t;
+    op->partition = index;
+    rq->ops[k] = op;
+    return op;
+}
+
+static void ops_end(brk_rq_t *rq)
+{
+    if (--rq->pending == 0)
+        rq->on_done(rq);
+}
+
 /* ================= ListOffsets ================= */
 
 static void list_done(brk_rq_t *rq)
@@ -263,38 +306,25 @@ void brk_handle_ListOffsets(brk_rq_t *rq)
         return;
     }
     rq->msg = m;
-    rq->on_done = list_done;
     for (int32_t i = 0; i < m->n_Topics; i++)
         total += m->Topics[i].n_Partitions;
-    rq->ops = mem_pool_calloc(rq->pool, (size_t)total + 1, sizeof(*rq->ops));
-    if (!rq->ops) {
-        brk_rq_bad(rq, "too large");
+    if (!ops_begin(rq, total, list_done))
         return;
-    }
-    rq->nops = total;
-    rq->pending = 1;
     for (int32_t i = 0; i < m->n_Topics; i++) {
         kp_ListOffsetsTopic_t *lt = &m->Topics[i];
         const brk_topic_t *t =
             brk_topics_find(rq->snap, lt->Name.p, (size_t)lt->Name.len);
         for (int32_t j = 0; j < lt->n_Partitions; j++, k++) {
             kp_ListOffsetsPartition_t *lp = &lt->Partitions[j];
-            brk_pop_t *op;
-            if (!t || lp->PartitionIndex < 0 || lp->PartitionIndex >= t->nparts)
-                continue;
-            op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
-            if (!op)
-                continue;
-            op->kind = BRK_POP_LIST_OFFSETS;
-            op->topic = t;
-            op->partition = lp->PartitionIndex;
-            op->timestamp = lp->Timestamp;
-            rq->ops[k] = op;
-            brk_pop_send(rq, op);
+            brk_pop_t *op =
+                op_new(rq, k, t, lp->PartitionIndex, BRK_POP_LIST_OFFSETS);
+            if (op) {
+                op->timestamp = lp->Timestamp;
+                brk_pop_send(rq, op);
+            }
         }
     }
-    if (--rq->pending == 0)
-        list_done(rq);
+    ops_end(rq);
 }
 
 /* ================= DeleteRecords ================= */
@@ -354,16 +384,10 @@ void brk_handle_DeleteRecords(brk_rq_t *rq)
         return;
     }
     rq->msg = m;
-    rq->on_done = delete_records_done;
     for (int32_t i = 0; i < m->n_Topics; i++)
         total += m->Topics[i].n_Partitions;
-    rq->ops = mem_pool_calloc(rq->pool, (size_t)total + 1, sizeof(*rq->ops));
-    if (!rq->ops) {
-        brk_rq_bad(rq, "too large");
+    if (!ops_begin(rq, total, delete_records_done))
         return;
-    }
-    rq->nops = total;
-    rq->pending = 1;
     for (int32_t i = 0; i < m->n_Topics; i++) {
         kp_DeleteRecordsTopic_t *dt = &m->Topics[i];
         const brk_topic_t *t =
@@ -372,22 +396,15 @@ void brk_handle_DeleteRecords(brk_rq_t *rq)
             t = NULL;
         for (int32_t j = 0; j < dt->n_Partitions; j++, k++) {
             kp_DeleteRecordsPartition_t *dp = &dt->Partitions[j];
-            brk_pop_t *op;
-            if (!t || dp->PartitionIndex < 0 || dp->PartitionIndex >= t->nparts)
-                continue;
-            op = mem_pool_calloc(rq->pool, 1, sizeof(*op));
-            if (!op)
-                continue;
-            op->kind = BRK_POP_DELETE_RECORDS;
-            op->topic = t;
-            op->partition = dp->PartitionIndex;
-            op->offset = dp->Offset;
-            rq->ops[k] = op;
-            brk_pop_send(rq, op);
+            brk_pop_t *op =
+                op_new(rq, k, t, dp->PartitionIndex, BRK_POP_DELETE_RECORDS);
+            if (op) {
+                op->offset = dp->Offset;
+                brk_pop_send(rq, op);
+            }
         }
     }
-    if (--rq->pending == 0)
-        delete_records_done(rq);
+    ops_end(rq);
 }
 
 /* ================= CreateTopics ================= */
