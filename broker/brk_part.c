@@ -86,6 +86,13 @@ static int table_grow(brk_shard_t *sh)
     return 0;
 }
 
+/* <root>/<topic>-<index>: Kafka's partition directory, in either tier. */
+static void part_dirname(char *out, size_t n, const char *root,
+                         const brk_topic_t *t, int32_t index)
+{
+    snprintf(out, n, "%s/%.*s-%d", root, (int)t->name_len, t->name, index);
+}
+
 log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t, int32_t index,
                             char *cold, size_t n)
 {
@@ -94,8 +101,7 @@ log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t, int32_t index,
      * compacts it, and it is small. */
     if (b->cfg->has_log_tier_cold_dir &&
         !brk_topic_is_internal(t->name, t->name_len)) {
-        snprintf(cold, n, "%s/%.*s-%d", b->cfg->log_tier_cold_dir,
-                 (int)t->name_len, t->name, index);
+        part_dirname(cold, n, b->cfg->log_tier_cold_dir, t, index);
         lc.cold_dir = cold;
     }
     lc.io_mode = (log_io_mode_t)(b->cfg->log_io_mode + LOG_IO_PWRITE);
@@ -141,8 +147,7 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
     p = mem_calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
-    snprintf(dir, sizeof(dir), "%s/%.*s-%d", sh->b->cfg->log_dirs,
-             (int)t->name_len, t->name, index);
+    part_dirname(dir, sizeof(dir), sh->b->cfg->log_dirs, t, index);
     p->dir = mem_strndup(dir, strlen(dir));
     rc = p->dir ? log_open(dir, &lc, recover, &p->log) : -ENOMEM;
     if (rc < 0) {
