@@ -12,6 +12,7 @@
 #include "broker/brk.h"
 #include "broker/brk_metrics.h"
 #include "simd/simd.h"
+#include "storage/reap.h"
 #include "strata_features.h"
 
 #include <errno.h>
@@ -207,6 +208,10 @@ int brk_run(brk_config_t *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    /* Deleted segments are closed (their blocks freed) off the shard
+     * loops; started here so that it inherits no shard's CPU pin. */
+    reap_start();
+
     /* Before the shards, which register with it as they start; its HTTP
      * thread inherits the signal mask. */
     rc = met_server_start(&b);
@@ -250,6 +255,7 @@ int brk_run(brk_config_t *cfg)
     met_server_stop(&b);
     net_server_stop(b.srv);
     net_server_join(b.srv);
+    reap_wait(); /* the space of deleted segments is free on exit */
     if (rc == 0) {
         rc = log_dir_mark_clean(cfg->log_dirs, true);
         if (rc == 0)

@@ -43,6 +43,7 @@
 #include "alloc/st.h"
 #include "simd/simd.h"
 #include "storage/io.h"
+#include "storage/reap.h"
 #include "storage/records.h"
 #include "storage/segment.h"
 #include "storage/tier.h"
@@ -159,7 +160,7 @@ static int remove_dir(const char *dir, size_t *nfiles)
 {
     struct dirent *de;
     size_t n = 0;
-    int rc = 0;
+    int rc = 0, r;
     DIR *d = opendir(dir);
 
     if (!d)
@@ -167,9 +168,10 @@ static int remove_dir(const char *dir, size_t *nfiles)
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+        /* the reaper frees the blocks: a shard's loop may be calling */
+        if ((r = reap_unlinkat(dirfd(d), de->d_name)) < 0) {
             if (!rc)
-                rc = -errno;
+                rc = r;
         } else {
             n++;
         }
@@ -337,6 +339,8 @@ static void delete_oldest(log_t *log)
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
     seg_unlink(seg_dir(log, seg), seg->base);
+    if (seg->file)
+        seg->file->deleted = true;
     st_info("%s: deleted segment %" PRId64 " (%" PRId64 " bytes%s)", log->dir,
             seg->base, seg->size, seg->cold ? ", cold tier" : "");
     seg_free(seg);
@@ -626,6 +630,8 @@ static void drop_tail(log_t *log, size_t from)
     while (log->nsegs > from) {
         seg_t *seg = log->segs[--log->nsegs];
         seg_unlink(seg_dir(log, seg), seg->base);
+        if (seg->file)
+            seg->file->deleted = true;
         seg_free(seg);
     }
     log->dir_dirty = true;
@@ -948,6 +954,9 @@ int log_destroy(log_t *log)
         rc = r;
     if ((r = remove_dir(log->dir, NULL)) < 0 && r != -ENOENT && !rc)
         rc = r;
+    for (size_t i = 0; i < log->nsegs; i++)
+        if (log->segs[i]->file)
+            log->segs[i]->file->deleted = true;
     log_free(log);
     return rc;
 }
@@ -1771,7 +1780,10 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
         tier__move_free(m);
         return 1;
     }
-    /* Reads open the cold files from now on; slices keep the local one. */
+    /* Reads open the cold files from now on; slices keep the local one,
+     * whose last close the reaper does (it is unlinked below). */
+    if (seg->file)
+        seg->file->deleted = true;
     seg_file_unref(seg->file);
     seg->file = NULL;
     seg_unload(seg);
@@ -1788,8 +1800,8 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
         if (steps++ == max_steps)
             return 1;
         seg_path(path, sizeof(path), log->dir, seg->base, exts[k]);
-        if (unlink(path) < 0 && errno != ENOENT && !r)
-            r = -errno;
+        if ((rc = reap_unlink(path)) < 0 && rc != -ENOENT && !r)
+            r = rc;
     }
     if (steps++ == max_steps)
         return 1;

@@ -23,6 +23,7 @@
 #include "alloc/st.h"
 #include "simd/simd.h"
 #include "storage/io.h"
+#include "storage/reap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,10 @@
 static void file_release(mem_ref_t *ref)
 {
     seg_file_t *f = (seg_file_t *)ref; /* ref is the first member */
-    close(f->fd);
+    if (f->deleted)
+        reap_close(f->fd);
+    else
+        close(f->fd);
     mem_free(f);
 }
 
@@ -52,6 +56,7 @@ seg_file_t *seg_file_new(int fd)
     }
     mem_ref_init(&f->ref, file_release);
     f->fd = fd;
+    f->deleted = false;
     return f;
 }
 
@@ -523,6 +528,9 @@ void seg_unlink(const char *dir, int64_t base)
 
     for (i = 0; i < ST_ARRAY_LEN(exts); i++) {
         seg_path(path, sizeof(path), dir, base, exts[i]);
-        unlink(path);
+        if (i == 0)
+            reap_unlink(path);
+        else
+            unlink(path);
     }
 }

@@ -29,6 +29,10 @@
 typedef struct seg_file {
     mem_ref_t ref; /* release closes fd and frees */
     int fd;
+    /* The file is (being) unlinked: the last release hands fd to the
+     * reaper (reap.h), since that close frees the file's blocks. Set by
+     * the owner before it drops its reference; read by the release. */
+    bool deleted;
 } seg_file_t;
 
 /* Takes ownership of fd (closed here when allocation fails). */
@@ -147,7 +151,9 @@ void seg_unload(seg_t *seg);
  * rebuild at the next load. */
 int seg_store_index(seg_t *seg, const char *dir);
 
-/* Removes the three files of the segment at base (missing ones are fine). */
+/* Removes the three files of the segment at base (missing ones are fine);
+ * the .log's blocks are freed by the reaper (reap.h), not by the caller.
+ * Mark the segment's open file deleted (seg_file_t) before dropping it. */
 void seg_unlink(const char *dir, int64_t base);
 
 /* A cursor over a segment file for reading batch headers with few

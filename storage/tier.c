@@ -28,6 +28,7 @@
 
 #include "alloc/mem.h"
 #include "alloc/st.h"
+#include "storage/reap.h"
 #include "strata_features.h"
 
 #include <errno.h>
@@ -363,13 +364,14 @@ static void remove_files(log_move_t *m)
     char path[SEG_PATH_MAX];
     size_t k;
 
-    if (m->tmp_fd >= 0) {
-        close(m->tmp_fd);
-        m->tmp_fd = -1;
-    }
+    /* The reaper frees the blocks: this may run on a shard's loop. */
     for (k = 0; k < ST_ARRAY_LEN(seg_exts); k++) {
         tmp_path(path, sizeof(path), m, k);
-        unlink(path);
+        reap_unlink(path);
+    }
+    if (m->tmp_fd >= 0) {
+        reap_close(m->tmp_fd);
+        m->tmp_fd = -1;
     }
     seg_unlink(m->cold_dir, m->base);
     m->committed = false;
