@@ -39,12 +39,14 @@ struct net_shard {
     uv_thread_t thread;
     uv_async_t async;
     uv_check_t check;
+    uv_timer_t ovf_timer; /* retries the overflow while some is left */
     uv_poll_t listen_poll;
     uv_timer_t idle_timer;
     int listen_fd;
     bool listening;
     int stop_phase;    /* 0 running, 1 quiesce asked, 2 stop asked */
-    int done_phase;    /* last phase this shard completed */
+    int done_phase;    /* last phase this shard completed (shard only) */
+    bool running;      /* its thread was started (stopping thread only) */
     net_conn_t *conns; /* doubly linked list of open connections */
     struct net_ovf **ovf_head, **ovf_tail; /* [nshards] */
     struct net_rbuf *free_rbufs;
@@ -69,6 +71,8 @@ struct net_server {
 };
 
 void net__rings_init(net_server_t *srv);
+/* Moves what fits of the overflow into the rings and wakes their
+ * receivers; while some is left, retries every millisecond. */
 void net__flush_overflow(net_shard_t *s);
 bool net__has_overflow(const net_shard_t *s);
 int net__drain(net_shard_t *s);

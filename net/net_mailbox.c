@@ -4,8 +4,11 @@
  * A push that finds its ring full goes to the sender's overflow list for
  * that destination; the sender retries the overflow at the end of each of
  * its loop turns, and while the overflow is not empty new messages queue
- * behind it, so order from one shard to another is kept. The receiver is
- * woken with uv_async_send, which libuv coalesces.
+ * behind it, so order from one shard to another is kept. The receiver does
+ * not know about the overflow and the sender may have nothing else to do,
+ * so a timer retries it every millisecond until it is gone: otherwise what
+ * did not fit would wait for the sender's next unrelated event. The
+ * receiver is woken with uv_async_send, which libuv coalesces.
  *
  * A shard posting to itself uses its own ring (src == dst) and wakes
  * itself: the message runs from the loop, never inside the caller. */
@@ -33,6 +36,11 @@ static bool ring_push(struct net_ring *r, net_msg_fn fn, void *arg)
     return true;
 }
 
+static void on_ovf_timer(uv_timer_t *t)
+{
+    net__flush_overflow(t->data);
+}
+
 void net_post(net_shard_t *from, int dst, net_msg_fn fn, void *arg)
 {
     net_server_t *srv = from->srv;
@@ -51,6 +59,8 @@ void net_post(net_shard_t *from, int dst, net_msg_fn fn, void *arg)
         else
             from->ovf_head[dst] = o;
         from->ovf_tail[dst] = o;
+        if (!uv_is_active((uv_handle_t *)&from->ovf_timer))
+            uv_timer_start(&from->ovf_timer, on_ovf_timer, 1, 0);
     }
     uv_async_send(&srv->shards[dst]->async);
 }
@@ -73,6 +83,8 @@ void net__flush_overflow(net_shard_t *s)
         }
         if (pushed)
             uv_async_send(&srv->shards[dst]->async);
+        if (s->ovf_head[dst] && !uv_is_active((uv_handle_t *)&s->ovf_timer))
+            uv_timer_start(&s->ovf_timer, on_ovf_timer, 1, 0);
     }
 }
 

@@ -709,6 +709,7 @@ static void shard_phase(net_shard_t *s)
         s->done_phase = 2;
         close_handle((uv_handle_t *)&s->async);
         close_handle((uv_handle_t *)&s->check);
+        close_handle((uv_handle_t *)&s->ovf_timer);
         close_handle((uv_handle_t *)&s->idle_timer);
         atomic_fetch_add(&srv->phase_done[2], 1);
     }
@@ -916,6 +917,8 @@ int net_server_start(const net_config_t *cfg, net_server_t **out)
         uv_check_init(&s->loop, &s->check);
         s->check.data = s;
         uv_check_start(&s->check, on_check);
+        uv_timer_init(&s->loop, &s->ovf_timer);
+        s->ovf_timer.data = s;
         uv_timer_init(&s->loop, &s->idle_timer);
         s->idle_timer.data = s;
         uv_poll_init_socket(&s->loop, &s->listen_poll, s->listen_fd);
@@ -928,11 +931,10 @@ int net_server_start(const net_config_t *cfg, net_server_t **out)
             /* Threads already started are stopped by the caller through
              * net_server_stop/join; nothing else can be undone safely. */
             st_error("cannot start shard thread: %s", uv_strerror(rc));
-            for (int k = i; k < n; k++)
-                srv->shards[k]->done_phase = -1;
             *out = srv;
             return -ENOMEM;
         }
+        srv->shards[i]->running = true;
     }
     *out = srv;
     return 0;
@@ -943,6 +945,7 @@ fail:
             uv_close((uv_handle_t *)&s->listen_poll, NULL);
             uv_close((uv_handle_t *)&s->async, NULL);
             uv_close((uv_handle_t *)&s->check, NULL);
+            uv_close((uv_handle_t *)&s->ovf_timer, NULL);
             uv_close((uv_handle_t *)&s->idle_timer, NULL);
             uv_run(&s->loop, UV_RUN_DEFAULT);
             uv_loop_close(&s->loop);
@@ -958,7 +961,7 @@ static void ask_phase(net_server_t *srv, int phase)
 {
     for (int i = 0; i < srv->nshards; i++) {
         net_shard_t *s = srv->shards[i];
-        if (s->done_phase < 0)
+        if (!s->running)
             continue;
         __atomic_store_n(&s->stop_phase, phase, __ATOMIC_RELEASE);
         uv_async_send(&s->async);
@@ -969,7 +972,7 @@ static int live_shards(net_server_t *srv)
 {
     int n = 0;
     for (int i = 0; i < srv->nshards; i++)
-        n += srv->shards[i]->done_phase >= 0;
+        n += srv->shards[i]->running;
     return n;
 }
 
@@ -999,12 +1002,12 @@ void net_server_join(net_server_t *srv)
 {
     for (int i = 0; i < srv->nshards; i++) {
         net_shard_t *s = srv->shards[i];
-        if (s->done_phase >= 0)
+        if (s->running)
             uv_thread_join(&s->thread);
     }
     for (int i = 0; i < srv->nshards; i++) {
         net_shard_t *s = srv->shards[i];
-        if (s->done_phase >= 0)
+        if (s->running)
             uv_loop_close(&s->loop);
         close(s->listen_fd);
         shard_free(srv, s);
