@@ -82,8 +82,8 @@ struct enum_val {
 
 /* log.io.mode, in log_io_mode_t's order from LOG_IO_PWRITE on. */
 static const struct enum_val io_mode_values[] = {
-    {"pwrite", NULL}, {"writeback", NULL}, {"mmap", NULL},
-    {"direct", NULL}, {NULL, NULL},
+    {"pwrite", NULL}, {"writeback", NULL},    {"mmap", NULL}, {"direct", NULL},
+    {"uring", NULL},  {"uring-direct", NULL}, {NULL, NULL},
 };
 
 struct key {
@@ -272,7 +272,7 @@ static const struct key broker_keys[] = {
      .group = G_SEGMENTS,
      .enums = io_mode_values,
      .def = "writeback",
-     .desc = "Append path: pwrite, writeback, mmap or direct."},
+     .desc = "How appends reach the segment file (docs/configuration.md)."},
     {.name = "log.index.interval.bytes",
      B_I32(log_index_interval_bytes),
      .group = G_SEGMENTS,
@@ -1534,9 +1534,14 @@ static void print_key(FILE *out, const struct key *tab, size_t count,
                                          "%s%s", used ? "|" : " ", ev->name);
     }
     snprintf(def, sizeof(def), "%s", t->def ? t->def : t->def_doc);
-    /* 80 columns: a long value list puts the default on the next line */
-    if (35 + strlen(type_names[t->type]) + strlen(range) + 10 + strlen(def) >
-        80)
+    /* 80 columns: a value list too long for the key's line gets a line of
+     * its own; a long one puts the default on the next line */
+    if (35 + strlen(type_names[t->type]) + strlen(range) > 80)
+        fprintf(out, "  %-32s %s, default %s\n     %s\n      %s\n", k->name,
+                type_names[t->type], def, range, t->desc);
+    else if (35 + strlen(type_names[t->type]) + strlen(range) + 10 +
+                 strlen(def) >
+             80)
         fprintf(out, "  %-32s %s%s\n      default %s. %s\n", k->name,
                 type_names[t->type], range, def, t->desc);
     else

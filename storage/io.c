@@ -10,7 +10,11 @@
  * ones: the writeback and mmap modes drive writeback themselves and drop
  * pages a few windows behind the tail (the trail below), and the direct
  * mode bypasses the page cache altogether. pwrite stays as the plain path
- * the others fall back to.
+ * the others fall back to. The uring modes are writeback and direct with
+ * the writes issued through an io_uring per thread (the ring section
+ * below), the direct one with several writes in flight per append; they
+ * exist to measure whether the submission path or the queue depth matters
+ * (issue #5, docs/performance.md).
  *
  * Every mode writes the same bytes at the same positions, so the files do
  * not depend on the mode; only the mmap mode's preallocated tail (zeros
@@ -19,6 +23,7 @@
 #include "storage/io.h"
 
 #include "alloc/st.h"
+#include "strata_features.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +31,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#if STRATA_HAVE_URING
+#include <liburing.h>
+#endif
 
 /* The mmap mode's preallocation: chunks grow from MMAP_STEP_MIN, doubling
  * with the segment, to MMAP_STEP_MAX, never past the segment size limit
@@ -46,6 +56,13 @@
  * buffer splits a ~1 MiB append into a full write and a small one, which
  * cost the log 15% (docs/performance.md). */
 #define DIRECT_CHUNK (4 << 20)
+/* The uring-direct mode writes the whole blocks of an append as writes of
+ * RING_CHUNK bytes, up to RING_INFLIGHT of them submitted together, from a
+ * staging buffer of RING_CHUNK * RING_INFLIGHT bytes. The ring has room
+ * for them (RING_ENTRIES), being idle between two writes. */
+#define RING_CHUNK (1 << 20)
+#define RING_INFLIGHT 8
+#define RING_ENTRIES 16
 
 struct log_io {
     log_io_mode_t mode;
@@ -77,17 +94,24 @@ struct log_io {
 };
 
 /* log_io_test_refuse: errno the probe of each mode pretends to get. */
-static atomic_int refuse[LOG_IO_DIRECT + 1];
+static atomic_int refuse[LOG_IO_MODE_LAST + 1];
+/* log_io_test_short_writes: the most a ring write reports done. */
+static atomic_size_t short_max;
 
 void log_io_test_refuse(log_io_mode_t mode, int err)
 {
-    st_assert((unsigned)mode <= LOG_IO_DIRECT);
+    st_assert((unsigned)mode <= LOG_IO_MODE_LAST);
     atomic_store(&refuse[mode], err);
+}
+
+void log_io_test_short_writes(size_t max)
+{
+    atomic_store(&short_max, max);
 }
 
 /* One warning per process and mode: thousands of partitions falling back
  * for the same reason would otherwise repeat it thousands of times. */
-static atomic_bool warned[LOG_IO_DIRECT + 1];
+static atomic_bool warned[LOG_IO_MODE_LAST + 1];
 
 static void fall_back(log_io_t *io, const char *path, const char *why, int err)
 {
@@ -97,19 +121,46 @@ static void fall_back(log_io_t *io, const char *path, const char *why, int err)
     io->mode = LOG_IO_PWRITE;
 }
 
+static bool is_direct(log_io_mode_t mode)
+{
+    return mode == LOG_IO_DIRECT || mode == LOG_IO_URING_DIRECT;
+}
+
+/* Skips the empty entries at the front of (*iov, *n); false when none is
+ * left. */
+static bool iov_next(struct iovec **iov, int *n)
+{
+    while (*n > 0 && (*iov)->iov_len == 0) {
+        (*iov)++;
+        (*n)--;
+    }
+    return *n > 0;
+}
+
+/* Consumes w written bytes from the front of (*iov, *n), so that a short
+ * write (disk full, signal) resumes where it stopped. */
+static void iov_consume(struct iovec **iov, int *n, size_t w)
+{
+    while (w > 0) {
+        struct iovec *v = *iov;
+        if (w >= v->iov_len) {
+            w -= v->iov_len;
+            (*iov)++;
+            (*n)--;
+        } else {
+            v->iov_base = (uint8_t *)v->iov_base + w;
+            v->iov_len -= w;
+            w = 0;
+        }
+    }
+}
+
 /* pwritev of every buffer at pos; iov[] is used up (short writes resume
  * where they stopped, adjusting the entries). */
 static int pwritev_all(int fd, struct iovec *iov, int n, int64_t pos)
 {
-    for (;;) {
-        ssize_t w;
-        while (n > 0 && iov->iov_len == 0) {
-            iov++;
-            n--;
-        }
-        if (n == 0)
-            break;
-        w = pwritev(fd, iov, ST_MIN(n, IOV_MAX), pos);
+    while (iov_next(&iov, &n)) {
+        ssize_t w = pwritev(fd, iov, ST_MIN(n, IOV_MAX), pos);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
@@ -117,18 +168,7 @@ static int pwritev_all(int fd, struct iovec *iov, int n, int64_t pos)
         if (w == 0)
             return -EIO;
         pos += w;
-        /* A short write (disk full, signal) resumes where it stopped. */
-        while (w > 0) {
-            if ((size_t)w >= iov->iov_len) {
-                w -= (ssize_t)iov->iov_len;
-                iov++;
-                n--;
-            } else {
-                iov->iov_base = (uint8_t *)iov->iov_base + w;
-                iov->iov_len -= (size_t)w;
-                w = 0;
-            }
-        }
+        iov_consume(&iov, &n, (size_t)w);
     }
     return 0;
 }
@@ -136,9 +176,13 @@ static int pwritev_all(int fd, struct iovec *iov, int n, int64_t pos)
 /* ---- names ---- */
 
 static const char *const mode_names[] = {
-    [LOG_IO_DEFAULT] = "default",     [LOG_IO_PWRITE] = "pwrite",
-    [LOG_IO_WRITEBACK] = "writeback", [LOG_IO_MMAP] = "mmap",
+    [LOG_IO_DEFAULT] = "default",
+    [LOG_IO_PWRITE] = "pwrite",
+    [LOG_IO_WRITEBACK] = "writeback",
+    [LOG_IO_MMAP] = "mmap",
     [LOG_IO_DIRECT] = "direct",
+    [LOG_IO_URING] = "uring",
+    [LOG_IO_URING_DIRECT] = "uring-direct",
 };
 
 const char *log_io_mode_name(log_io_mode_t mode)
@@ -245,6 +289,265 @@ static int mmap_write(log_io_t *io, const struct iovec *iov, int n, int64_t pos)
     return 0;
 }
 
+/* ---- io_uring ----
+ *
+ * The uring modes submit their writes to an io_uring of the calling
+ * thread: one per thread that writes in these modes (a shard), made when
+ * it first opens or writes a segment in one of them, so that a broker in
+ * another mode never makes one; freed when the thread exits (the
+ * destructor of a thread-specific key) or, for the thread that calls
+ * exit(), by an atexit handler. Writes stay synchronous: a writer submits
+ * and reaps its own completions before returning, so the ring is idle
+ * between two calls, every log of the thread shares it, and a small queue
+ * is enough. A thread whose ring cannot be made (a kernel without io_uring,
+ * a seccomp filter refusing it, the memlock limit of kernels before 5.12)
+ * keeps the error, and its writers fall back to pwrite. A forked child
+ * must not write through the rings it inherited (nothing in Strata forks).
+ * liburing is optional at build time (STRATA_HAVE_URING): without it,
+ * every ring fails with ENOSYS and the modes fall back. */
+
+typedef struct ring {
+    int err; /* -errno of making it; 0: u is usable */
+#if STRATA_HAVE_URING
+    struct io_uring u;
+#endif
+} ring_t;
+
+static pthread_key_t ring_key;
+static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
+
+static void ring_release(void *raw)
+{
+    ring_t *r = raw;
+#if STRATA_HAVE_URING
+    if (r->err == 0)
+        io_uring_queue_exit(&r->u);
+#endif
+    mem_free(r);
+}
+
+/* Thread-specific destructors do not run for the thread that calls exit(),
+ * usually main: its ring goes here, so leak checkers see nothing left. */
+static void ring_atexit(void)
+{
+    ring_t *r = pthread_getspecific(ring_key);
+
+    if (r) {
+        pthread_setspecific(ring_key, NULL);
+        ring_release(r);
+    }
+}
+
+static void ring_key_init(void)
+{
+    st_assert(pthread_key_create(&ring_key, ring_release) == 0);
+    atexit(ring_atexit);
+}
+
+static int ring_setup(ring_t *r)
+{
+#if STRATA_HAVE_URING
+    struct io_uring_params p = {0};
+    int rc;
+
+    /* One thread submits and reaps, and only while it waits: let the
+     * kernel run completions then (kernel 6.1), not interrupt the thread
+     * for them. Older kernels refuse the flags with EINVAL. */
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    rc = io_uring_queue_init_params(RING_ENTRIES, &r->u, &p);
+    if (rc == -EINVAL) {
+        p = (struct io_uring_params){0};
+        rc = io_uring_queue_init_params(RING_ENTRIES, &r->u, &p);
+    }
+    return rc;
+#else
+    (void)r;
+    return -ENOSYS;
+#endif
+}
+
+/* The calling thread's ring for a writer in `mode`, made at the first
+ * call: 0 and *out, or the -errno for which there is none (why making it
+ * failed, which the thread keeps; or -ENOMEM). A thread without a ring
+ * yet gets none while log_io_test_refuse refuses the mode. */
+static int ring_get(log_io_mode_t mode, ring_t **out)
+{
+    int refused = atomic_load(&refuse[mode]);
+    ring_t *r;
+
+    pthread_once(&ring_once, ring_key_init);
+    r = pthread_getspecific(ring_key);
+    if (!r) {
+        if (refused)
+            return -refused;
+        r = mem_calloc(1, sizeof(*r));
+        if (!r)
+            return -ENOMEM;
+        r->err = ring_setup(r);
+        if (pthread_setspecific(ring_key, r) != 0) {
+            ring_release(r);
+            return -ENOMEM;
+        }
+    }
+    if (r->err)
+        return r->err;
+    *out = r;
+    return 0;
+}
+
+/* Opening a writer: whether the mode's ring can be had on this thread;
+ * falls back to pwrite when not. */
+static void ring_probe(log_io_t *io, const char *path)
+{
+    int err = atomic_load(&refuse[io->mode]);
+    ring_t *r;
+
+    if (!err)
+        err = -ring_get(io->mode, &r);
+    if (err)
+        fall_back(io, path, "io_uring_queue_init", err);
+}
+
+/* The ring of the thread writing through io, which may not be the one
+ * that opened it: NULL when it has none, io then having fallen back to
+ * pwrite (the direct mode's caller closes its O_DIRECT descriptor). */
+static ring_t *ring_for(log_io_t *io)
+{
+    ring_t *r = NULL;
+    int rc = ring_get(io->mode, &r);
+
+    if (rc < 0) {
+        fall_back(io, io->path, "io_uring_queue_init", -rc);
+        return NULL;
+    }
+    return r;
+}
+
+#if STRATA_HAVE_URING
+/* What a completion reports, as log_io_test_short_writes lets it. */
+static int ring_res(int res)
+{
+    size_t max = atomic_load(&short_max);
+
+    if (max && res > 0 && (size_t)res > max)
+        return (int)max;
+    return res;
+}
+
+/* Submits what was prepared and waits for `want` completions, storing
+ * each result at res[user_data]. A ring that fails itself (not one of its
+ * writes) is given up: the thread's later writers fall back. */
+static int ring_run(ring_t *r, unsigned want, int *res)
+{
+    unsigned got = 0;
+    int rc;
+
+    /* The kernel submits before waiting, and waits only when it took
+     * everything: entries left over (EAGAIN, EBUSY, a signal) go again. */
+    while (io_uring_sq_ready(&r->u) > 0) {
+        rc = io_uring_submit_and_wait(&r->u, want);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            goto broken;
+    }
+    while (got < want) {
+        struct io_uring_cqe *cqe;
+        rc = io_uring_wait_cqe(&r->u, &cqe);
+        if (rc == -EINTR || rc == -EAGAIN)
+            continue;
+        if (rc < 0)
+            goto broken;
+        st_assert(cqe->user_data < want);
+        res[cqe->user_data] = ring_res(cqe->res);
+        io_uring_cqe_seen(&r->u, cqe);
+        got++;
+    }
+    return 0;
+broken:
+    st_warn("io_uring failed (%s): writes of this thread fall back to "
+            "pwrite",
+            strerror(-rc));
+    io_uring_queue_exit(&r->u);
+    r->err = rc;
+    return rc;
+}
+
+/* The uring mode's write: the buffers at pos as IORING_OP_WRITEV, a short
+ * one resubmitted for the rest. iov[] is used up as by pwritev_all. */
+static int ring_writev(ring_t *r, int fd, struct iovec *iov, int n, int64_t pos)
+{
+    while (iov_next(&iov, &n)) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->u);
+        int res, rc;
+
+        st_assert(sqe); /* the ring is idle between writes */
+        io_uring_prep_writev(sqe, fd, iov, (unsigned)ST_MIN(n, IOV_MAX),
+                             (uint64_t)pos);
+        sqe->user_data = 0;
+        if ((rc = ring_run(r, 1, &res)) < 0)
+            return rc;
+        if (res == -EINTR || res == -EAGAIN)
+            continue;
+        if (res < 0)
+            return res;
+        if (res == 0)
+            return -EIO;
+        pos += res;
+        iov_consume(&iov, &n, (size_t)res);
+    }
+    return 0;
+}
+
+/* Queues one write of buf[0, len) at pos, tagged k. */
+static void ring_prep_write(ring_t *r, int fd, const uint8_t *buf, size_t len,
+                            int64_t pos, unsigned k)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->u);
+
+    st_assert(sqe);
+    io_uring_prep_write(sqe, fd, buf, (unsigned)len, (uint64_t)pos);
+    sqe->user_data = k;
+}
+#else
+static int ring_run(ring_t *r, unsigned want, int *res)
+{
+    (void)r;
+    (void)want;
+    (void)res;
+    return -ENOSYS;
+}
+
+static int ring_writev(ring_t *r, int fd, struct iovec *iov, int n, int64_t pos)
+{
+    (void)r;
+    (void)fd;
+    (void)iov;
+    (void)n;
+    (void)pos;
+    return -ENOSYS;
+}
+
+static void ring_prep_write(ring_t *r, int fd, const uint8_t *buf, size_t len,
+                            int64_t pos, unsigned k)
+{
+    (void)r;
+    (void)fd;
+    (void)buf;
+    (void)len;
+    (void)pos;
+    (void)k;
+}
+#endif
+
+/* The uring mode's append. */
+static int uring_write(log_io_t *io, struct iovec *iov, int n, int64_t pos)
+{
+    ring_t *r = ring_for(io);
+
+    if (!r)
+        return pwritev_all(io->file->fd, iov, n, pos);
+    return ring_writev(r, io->file->fd, iov, n, pos);
+}
+
 /* ---- direct ----
  *
  * Each write copies the partial block and the new bytes into a staging
@@ -272,24 +575,34 @@ static void stage_key_init(void)
     st_assert(pthread_key_create(&stage_key, stage_release) == 0);
 }
 
-/* The calling thread's staging buffer (every log of a shard shares it:
- * writes are synchronous), freed when the thread exits. */
-static uint8_t *stage_buf(void)
+/* The calling thread's staging buffer of at least `size` bytes (every log
+ * of a shard shares it: writes are synchronous), freed when the thread
+ * exits. The allocation starts with its usable size; the buffer is
+ * aligned to BLOCK after it. */
+static uint8_t *stage_buf(size_t size)
 {
-    void *raw;
+    size_t *raw;
 
     pthread_once(&stage_once, stage_key_init);
     raw = pthread_getspecific(stage_key);
+    if (raw && raw[0] < size) {
+        /* a uring-direct writer after direct ones: a larger buffer */
+        pthread_setspecific(stage_key, NULL);
+        mem_free(raw);
+        raw = NULL;
+    }
     if (!raw) {
-        raw = mem_alloc(DIRECT_CHUNK + BLOCK);
+        raw = mem_alloc(size + 2 * BLOCK);
         if (!raw)
             return NULL;
+        raw[0] = size;
         if (pthread_setspecific(stage_key, raw) != 0) {
             mem_free(raw);
             return NULL;
         }
     }
-    return (uint8_t *)(((uintptr_t)raw + BLOCK - 1) & ~(uintptr_t)(BLOCK - 1));
+    /* past the size word, which mem_alloc's alignment keeps below BLOCK */
+    return (uint8_t *)(((uintptr_t)raw + BLOCK) & ~(uintptr_t)(BLOCK - 1));
 }
 
 /* Reads the partial last block of a file `size` bytes long. */
@@ -370,10 +683,62 @@ static int dio_write(log_io_t *io, const uint8_t *buf, size_t len, int64_t pos)
     return 0;
 }
 
+/* The uring-direct mode's dio_write: buf[0, len) (whole blocks, at most
+ * RING_INFLIGHT chunks) as O_DIRECT writes of RING_CHUNK bytes, submitted
+ * together and awaited together. A chunk that did not complete in full
+ * (stopped short, interrupted, refused with EINVAL, failed) is finished
+ * by dio_write, which redoes what it can and reports the real error, so
+ * that the rules above apply unchanged. Without the thread's ring, the
+ * writer falls back to pwrite here. */
+static int ring_dio_write(log_io_t *io, const uint8_t *buf, size_t len,
+                          int64_t pos)
+{
+    int res[RING_INFLIGHT];
+    unsigned k, n = 0;
+    size_t off;
+    ring_t *r;
+    int rc;
+
+    if (io->dfd < 0)
+        return dio_write(io, buf, len, pos);
+    if (!(r = ring_for(io))) {
+        close(io->dfd);
+        io->dfd = -1;
+        return dio_write(io, buf, len, pos);
+    }
+    st_assert(len <= (size_t)RING_CHUNK * RING_INFLIGHT);
+    for (off = 0; off < len; off += RING_CHUNK)
+        ring_prep_write(r, io->dfd, buf + off, ST_MIN(len - off, RING_CHUNK),
+                        pos + (int64_t)off, n++);
+    if ((rc = ring_run(r, n, res)) < 0)
+        return rc;
+    /* Any chunk written in full shows that O_DIRECT works here, before a
+     * refused one is judged. */
+    for (k = 0, off = 0; k < n; k++, off += RING_CHUNK)
+        if (res[k] > 0 && (size_t)res[k] == ST_MIN(len - off, RING_CHUNK))
+            io->dio_ok = true;
+    for (k = 0, off = 0; k < n; k++, off += RING_CHUNK) {
+        size_t clen = ST_MIN(len - off, RING_CHUNK);
+        /* whole blocks only, or the rest would start unaligned */
+        size_t done = res[k] > 0 ? (size_t)res[k] / BLOCK * BLOCK : 0;
+        if (done < clen && (rc = dio_write(io, buf + off + done, clen - done,
+                                           pos + (int64_t)(off + done))) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The append of both direct modes, through a staging buffer of `cap`
+ * bytes whose contents go, each time it is full and at the end, with
+ * `dio` (dio_write or ring_dio_write). */
 static int direct_write(log_io_t *io, const struct iovec *iov, int n,
                         int64_t pos)
 {
-    uint8_t *stage = stage_buf();
+    bool ring = io->mode == LOG_IO_URING_DIRECT;
+    size_t cap = ring ? (size_t)RING_CHUNK * RING_INFLIGHT : DIRECT_CHUNK;
+    int (*dio)(log_io_t *, const uint8_t *, size_t, int64_t) =
+        ring ? ring_dio_write : dio_write;
+    uint8_t *stage = stage_buf(cap);
     int64_t base = io->tail_pos;
     size_t fill = io->tail_len, whole, rest;
     int i, rc;
@@ -386,22 +751,22 @@ static int direct_write(log_io_t *io, const struct iovec *iov, int n,
         const uint8_t *p = iov[i].iov_base;
         size_t left = iov[i].iov_len;
         while (left > 0) {
-            size_t k = ST_MIN(left, (size_t)DIRECT_CHUNK - fill);
+            size_t k = ST_MIN(left, cap - fill);
             memcpy(stage + fill, p, k);
             fill += k;
             p += k;
             left -= k;
-            if (fill == DIRECT_CHUNK) {
-                if ((rc = dio_write(io, stage, fill, base)) < 0)
+            if (fill == cap) {
+                if ((rc = dio(io, stage, fill, base)) < 0)
                     return rc;
-                base += DIRECT_CHUNK;
+                base += (int64_t)cap;
                 fill = 0;
             }
         }
     }
     whole = fill / BLOCK * BLOCK;
     rest = fill - whole;
-    if (whole && (rc = dio_write(io, stage, whole, base)) < 0)
+    if (whole && (rc = dio(io, stage, whole, base)) < 0)
         return rc;
     if (rest) {
         struct iovec v = {stage + whole, rest};
@@ -424,7 +789,7 @@ int log_io_open(log_io_mode_t mode, seg_file_t *f, const char *path,
 
     if (!io)
         return -ENOMEM;
-    st_assert(mode > LOG_IO_DEFAULT && mode <= LOG_IO_DIRECT);
+    st_assert(mode > LOG_IO_DEFAULT && mode <= LOG_IO_MODE_LAST);
     io->mode = mode;
     io->path = mem_strndup(path, strlen(path));
     if (!io->path) {
@@ -435,11 +800,16 @@ int log_io_open(log_io_mode_t mode, seg_file_t *f, const char *path,
     io->cap = cap;
     io->end = size;
     io->dfd = -1;
-    if (io->mode == LOG_IO_DIRECT)
+    /* uring-direct: the ring first, then O_DIRECT; either refused means
+     * pwrite. */
+    if (io->mode == LOG_IO_URING || io->mode == LOG_IO_URING_DIRECT)
+        ring_probe(io, path);
+    if (is_direct(io->mode))
         rc = direct_probe(io, path);
     else if (io->mode == LOG_IO_MMAP)
         rc = mmap_probe(io, path);
-    if (rc == 0 && (io->mode == LOG_IO_WRITEBACK || io->mode == LOG_IO_MMAP)) {
+    if (rc == 0 && (io->mode == LOG_IO_WRITEBACK || io->mode == LOG_IO_MMAP ||
+                    io->mode == LOG_IO_URING)) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             rc = -errno;
@@ -474,8 +844,10 @@ int log_io_writev(log_io_t *io, struct iovec *iov, int n, int64_t pos)
         len += iov[i].iov_len;
     if (io->mode == LOG_IO_MMAP) {
         rc = mmap_write(io, iov, n, pos);
-    } else if (io->mode == LOG_IO_DIRECT) {
+    } else if (is_direct(io->mode)) {
         rc = direct_write(io, iov, n, pos);
+    } else if (io->mode == LOG_IO_URING) {
+        rc = uring_write(io, iov, n, pos);
     } else {
         rc = pwritev_all(io->file->fd, iov, n, pos);
     }
@@ -499,7 +871,7 @@ int log_io_truncate(log_io_t *io, int64_t size)
     }
     io->end = size;
     /* The staging tail must hold what the file now ends with. */
-    if (io->mode == LOG_IO_DIRECT)
+    if (is_direct(io->mode))
         return direct_load_tail(io, size);
     return 0;
 }

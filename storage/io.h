@@ -7,7 +7,10 @@
  * rolls past it or closes. The modes, and why each exists, are described in
  * io.c and docs/storage.md ("Write paths"). Whatever the mode, the file is
  * read through the segment's ordinary descriptor (pread, sendfile), and
- * fdatasync of that descriptor makes everything written durable.
+ * fdatasync of that descriptor makes everything written durable. The uring
+ * modes write through an io_uring of the calling thread, made at its
+ * first use and freed when the thread exits (or at exit() for the thread
+ * calling it); writes stay synchronous all the same.
  *
  * A log_io_trail_t belongs to a log and recycles page-cache pages behind
  * the writers of the buffered modes (writeback, mmap): it starts writeback of
@@ -19,6 +22,7 @@
 #define STRATA_STORAGE_IO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -37,10 +41,12 @@ typedef struct log_io log_io_t;
  * takes its own reference) at `path`, whose first `size` bytes are valid.
  * `cap` is the segment size limit (log.segment.bytes), which bounds the
  * preallocation of the mmap mode. A mode the kernel or filesystem refuses
- * (O_DIRECT or fallocate unsupported, mmap refused) falls back to
- * LOG_IO_PWRITE with one warning per process and mode saying why: check
- * log_io_mode(), also after the first write (the direct mode may learn only
- * then that the filesystem wants stricter alignment). Returns 0 and *out,
+ * (O_DIRECT or fallocate unsupported, mmap refused, no io_uring for this
+ * thread) falls back to LOG_IO_PWRITE with one warning per process and mode
+ * saying why: check log_io_mode(), also after each write (the direct modes
+ * may learn only then that the filesystem wants stricter alignment, and
+ * the uring modes that the writing thread, when not the opening one, has
+ * no io_uring). Returns 0 and *out,
  * or -ENOMEM, or the -errno of opening another descriptor of the file
  * (every mode but pwrite) or of reading its last block (direct). */
 int log_io_open(log_io_mode_t mode, seg_file_t *f, const char *path,
@@ -76,9 +82,17 @@ int log_io_seal(log_io_t *io, int64_t size);
 void log_io_free(log_io_t *io);
 
 /* Tests only: from now on, the probe of `mode` (LOG_IO_MMAP: fallocate;
- * LOG_IO_DIRECT: opening with O_DIRECT) fails with errno err, as on a
- * kernel or filesystem refusing the mode; 0 restores the real probe. */
+ * LOG_IO_DIRECT: opening with O_DIRECT, in both direct modes; LOG_IO_URING
+ * and LOG_IO_URING_DIRECT: making the thread's io_uring, each for its own
+ * mode) fails with errno err, as on a kernel or filesystem refusing the
+ * mode; 0 restores the real probe. */
 void log_io_test_refuse(log_io_mode_t mode, int err);
+
+/* Tests only: from now on, a write through io_uring that did more than max
+ * bytes reports max (a short write, which the writer must finish: the
+ * bytes after max are written again, to the same place); 0 turns it off.
+ * The direct mode counts whole blocks only. */
+void log_io_test_short_writes(size_t max);
 
 /* ---- the page-cache trail of the buffered modes ---- */
 

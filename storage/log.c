@@ -782,7 +782,7 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
     log->cfg = *cfg;
     config_sanitize(&log->cfg);
     log->cfg.cold_dir = NULL;
-    if ((unsigned)cfg->io_mode > LOG_IO_DIRECT) {
+    if ((unsigned)cfg->io_mode > LOG_IO_MODE_LAST) {
         rc = -EINVAL;
         goto fail;
     }

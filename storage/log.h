@@ -69,13 +69,26 @@ typedef enum log_io_mode {
      * Nothing but that block stays in the page cache: readers read from
      * the disk. Every append waits for the disk. */
     LOG_IO_DIRECT,
+    /* LOG_IO_WRITEBACK (the same trail), but each append is issued as one
+     * IORING_OP_WRITEV on the calling thread's io_uring and waited for. */
+    LOG_IO_URING,
+    /* LOG_IO_DIRECT (the same files and page-cache use), but the whole
+     * blocks of an append go as O_DIRECT writes of up to 1 MiB, up to 8
+     * of them submitted together on the calling thread's io_uring and
+     * awaited together, so the device may see more than one at a time. */
+    LOG_IO_URING_DIRECT,
 } log_io_mode_t;
+
+/* The highest mode: the valid ones are LOG_IO_DEFAULT..LOG_IO_MODE_LAST
+ * (modes are only ever added after it, so stored values keep meaning). */
+#define LOG_IO_MODE_LAST LOG_IO_URING_DIRECT
 
 /* The mode LOG_IO_DEFAULT stands for: the fastest measured on the
  * reference machine, with acks=1 and with acks=all (docs/performance.md). */
 #define LOG_IO_MODE_DEFAULT LOG_IO_WRITEBACK
 
-/* "pwrite", "writeback", "mmap", "direct" (LOG_IO_DEFAULT: "default");
+/* "pwrite", "writeback", "mmap", "direct", "uring", "uring-direct"
+ * (LOG_IO_DEFAULT: "default");
  * "unknown" for other values. Static strings. */
 const char *log_io_mode_name(log_io_mode_t mode);
 /* Parses one of the names above ("default" included), exactly. Returns 0

@@ -4,8 +4,13 @@
  * descriptors and threads see every write at once (page-cache coherency,
  * which the direct mode must not break); the buffered modes' trail drops
  * the pages of old windows; and a mode the kernel refuses falls back to
- * pwrite with the log working on. Each test works in its own mkdtemp
- * directory. */
+ * pwrite with the log working on. The uring modes also finish writes that
+ * io_uring reports short, and fall back when the thread writing has no
+ * ring. Each test works in its own mkdtemp directory.
+ *
+ * Where io_uring cannot be had at all (a kernel without it, a container
+ * refusing it), the uring modes are only checked to fall back to pwrite:
+ * main says so. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,11 +24,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,9 +40,24 @@
 #include "storage/segment.h"
 
 static const log_io_mode_t all_modes[] = {LOG_IO_PWRITE, LOG_IO_WRITEBACK,
-                                          LOG_IO_MMAP, LOG_IO_DIRECT};
+                                          LOG_IO_MMAP,   LOG_IO_DIRECT,
+                                          LOG_IO_URING,  LOG_IO_URING_DIRECT};
 
 static char tmpdir[256];
+
+/* Whether this machine gives the test an io_uring (main). */
+static bool have_uring;
+
+static bool is_uring(log_io_mode_t mode)
+{
+    return mode == LOG_IO_URING || mode == LOG_IO_URING_DIRECT;
+}
+
+/* The mode a writer opened in `mode` has here. */
+static log_io_mode_t expect_mode(log_io_mode_t mode)
+{
+    return is_uring(mode) && !have_uring ? LOG_IO_PWRITE : mode;
+}
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
                     struct FTW *ftw)
@@ -93,8 +115,8 @@ static void check_file(int fd, const uint8_t *want, size_t len, bool exact)
 /* Writes of odd sizes in several buffers, a cut back (a failed append),
  * more writes, then sealing: the file is the bytes written, and is as long
  * as them in every mode once sealed (before, only the mmap mode is longer,
- * with zeros). Through a 4 KiB block boundary and past the direct mode's
- * 1 MiB staging buffer. */
+ * with zeros). Through a 4 KiB block boundary, and past 1 MiB (one write
+ * of the uring-direct mode). */
 static void writer_case(log_io_mode_t mode)
 {
     enum { TOTAL = 3 << 20 };
@@ -115,7 +137,7 @@ static void writer_case(log_io_mode_t mode)
     assert_true(fd >= 0);
     f = seg_file_new(fd);
     assert_int_equal(log_io_open(mode, f, path, 0, 1 << 30, &io), 0);
-    assert_int_equal(log_io_mode(io), mode);
+    assert_int_equal(log_io_mode(io), expect_mode(mode));
     for (round = 0; len + steps[round % ST_ARRAY_LEN(steps)] <= TOTAL;
          round++) {
         size_t step = steps[round % ST_ARRAY_LEN(steps)];
@@ -148,6 +170,176 @@ static void test_writers(void **state)
     (void)state;
     for (m = 0; m < ST_ARRAY_LEN(all_modes); m++)
         writer_case(all_modes[m]);
+}
+
+/* io_uring writes that report fewer bytes than asked are finished: the
+ * uring mode resubmits the rest of its buffers, the uring-direct mode
+ * redoes the rest of each chunk. */
+static void test_uring_short_writes(void **state)
+{
+    (void)state;
+    log_io_test_short_writes(5000); /* uring-direct: one block */
+    writer_case(LOG_IO_URING);
+    writer_case(LOG_IO_URING_DIRECT);
+    log_io_test_short_writes(0);
+}
+
+/* Appends larger than the direct modes' staging buffers (4 MiB for
+ * direct; 8 chunks of 1 MiB for uring-direct), which go out a buffer at a
+ * time, with a partial block before and after. */
+static void test_large_writes(void **state)
+{
+    enum { TOTAL = (27 << 20) + 12351 };
+    static const size_t sizes[] = {6, (19 << 20) + 12345, 8 << 20};
+    uint8_t *want = malloc(TOTAL);
+    char path[400];
+    size_t m, i;
+
+    (void)state;
+    for (i = 0; i < TOTAL; i++)
+        want[i] = (uint8_t)(i * 2246822519u >> 11);
+    for (m = 0; m < ST_ARRAY_LEN(all_modes); m++) {
+        log_io_mode_t mode = all_modes[m];
+        size_t len = 0;
+        seg_file_t *f;
+        log_io_t *io;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/big-%s.log", tmpdir,
+                 log_io_mode_name(mode));
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        f = seg_file_new(fd);
+        assert_int_equal(log_io_open(mode, f, path, 0, 1 << 30, &io), 0);
+        for (i = 0; i < ST_ARRAY_LEN(sizes); i++) {
+            size_t a = sizes[i] / 3, b = sizes[i] / 2;
+            struct iovec v[3] = {{want + len, a},
+                                 {want + len + a, b},
+                                 {want + len + a + b, sizes[i] - a - b}};
+            assert_int_equal(log_io_writev(io, v, 3, (int64_t)len), 0);
+            len += sizes[i];
+        }
+        assert_int_equal(len, TOTAL);
+        assert_int_equal(log_io_mode(io), expect_mode(mode));
+        assert_true(log_io_seal(io, (int64_t)len) >= 0);
+        check_file(fd, want, len, true);
+        seg_file_unref(f);
+        unlink(path);
+    }
+    free(want);
+}
+
+/* A write cut short by the file size limit (a full disk alike) fails
+ * with the limit's error in the uring modes too, after writing what fit,
+ * and is cut; below the limit again, writing goes on. */
+static void test_uring_efbig(void **state)
+{
+    static const log_io_mode_t modes[] = {LOG_IO_URING, LOG_IO_URING_DIRECT};
+    uint8_t want[3 << 14];
+    size_t m;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(want); i++)
+        want[i] = (uint8_t)(i * 13 + 1);
+    signal(SIGXFSZ, SIG_IGN);
+    for (m = 0; m < ST_ARRAY_LEN(modes); m++) {
+        struct rlimit old, lim;
+        struct iovec v;
+        char path[400];
+        seg_file_t *f;
+        log_io_t *io;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/fbig-%s.log", tmpdir,
+                 log_io_mode_name(modes[m]));
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        f = seg_file_new(fd);
+        assert_int_equal(log_io_open(modes[m], f, path, 0, 1 << 30, &io), 0);
+        v = (struct iovec){want, 5000};
+        assert_int_equal(log_io_writev(io, &v, 1, 0), 0);
+        getrlimit(RLIMIT_FSIZE, &old);
+        lim = old;
+        lim.rlim_cur = 20000;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        v = (struct iovec){want + 5000, 30000};
+        assert_int_equal(log_io_writev(io, &v, 1, 5000), -EFBIG);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        assert_int_equal(log_io_truncate(io, 5000), 0);
+        check_file(fd, want, 5000, true);
+        v = (struct iovec){want + 5000, sizeof(want) - 5000};
+        assert_int_equal(log_io_writev(io, &v, 1, 5000), 0);
+        assert_int_equal(log_io_mode(io), expect_mode(modes[m]));
+        assert_true(log_io_seal(io, sizeof(want)) >= 0);
+        check_file(fd, want, sizeof(want), true);
+        seg_file_unref(f);
+    }
+}
+
+/* A writer may be written from another thread than the one that opened
+ * it: that thread gets a ring of its own (freed when it exits), or, when
+ * it cannot have one (refused here), the writer falls back to pwrite at
+ * that write, which still lands. */
+struct thread_write {
+    log_io_t *io;
+    const uint8_t *bytes;
+    size_t from, len;
+    int rc;
+};
+
+static void *thread_write_main(void *arg)
+{
+    struct thread_write *w = arg;
+    struct iovec v = {(void *)(w->bytes + w->from), w->len};
+
+    w->rc = log_io_writev(w->io, &v, 1, (int64_t)w->from);
+    return NULL;
+}
+
+static void test_uring_other_thread(void **state)
+{
+    static const log_io_mode_t modes[] = {LOG_IO_URING, LOG_IO_URING_DIRECT};
+    uint8_t want[40000];
+    size_t m;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(want); i++)
+        want[i] = (uint8_t)(i * 29 + 5);
+    for (m = 0; m < ST_ARRAY_LEN(modes); m++) {
+        struct thread_write w = {.bytes = want};
+        struct iovec v;
+        char path[400];
+        pthread_t th;
+        seg_file_t *f;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/thr-%s.log", tmpdir,
+                 log_io_mode_name(modes[m]));
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        f = seg_file_new(fd);
+        assert_int_equal(log_io_open(modes[m], f, path, 0, 1 << 30, &w.io), 0);
+        v = (struct iovec){want, 10000};
+        assert_int_equal(log_io_writev(w.io, &v, 1, 0), 0);
+        /* a thread of its own: a ring of its own */
+        w.from = 10000;
+        w.len = 10000;
+        assert_int_equal(pthread_create(&th, NULL, thread_write_main, &w), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(w.rc, 0);
+        assert_int_equal(log_io_mode(w.io), expect_mode(modes[m]));
+        /* a thread without one */
+        log_io_test_refuse(modes[m], ENOSYS);
+        w.from = 20000;
+        assert_int_equal(pthread_create(&th, NULL, thread_write_main, &w), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        log_io_test_refuse(modes[m], 0);
+        assert_int_equal(w.rc, 0);
+        assert_int_equal(log_io_mode(w.io), LOG_IO_PWRITE);
+        v = (struct iovec){want + 30000, sizeof(want) - 30000};
+        assert_int_equal(log_io_writev(w.io, &v, 1, 30000), 0);
+        assert_true(log_io_seal(w.io, sizeof(want)) >= 0);
+        check_file(fd, want, sizeof(want), true);
+        seg_file_unref(f);
+    }
 }
 
 /* A writer opened on a file that already holds bytes (the active segment
@@ -322,13 +514,16 @@ static size_t resident(int fd, int64_t from, int64_t to)
 static void test_trail_drops_pages(void **state)
 {
     static const log_io_mode_t modes[] = {LOG_IO_PWRITE, LOG_IO_WRITEBACK,
-                                          LOG_IO_MMAP};
+                                          LOG_IO_MMAP, LOG_IO_URING};
     size_t m;
 
     (void)state;
     for (m = 0; m < ST_ARRAY_LEN(modes); m++) {
         log_config_t c = cfg_for(modes[m]);
         size_t win_pages = LOG_IO_WINDOW / 4096, first;
+
+        if (expect_mode(modes[m]) != modes[m])
+            continue;
         char dir[400], path[500];
         log_t *log;
         int fd, i;
@@ -420,17 +615,67 @@ static void test_catch_up_drops_pages(void **state)
 
 /* ---- a mode the kernel refuses: pwrite, with a warning ---- */
 
-static void fallback_case(log_io_mode_t mode, int err)
+/* stderr (fd 2, where st_log writes) goes to a file between these two;
+ * capture_end puts it back, passes on what was written, and counts the
+ * lines holding `needle`. */
+static int saved_stderr = -1;
+static char capture_path[300];
+
+static void capture_begin(void)
+{
+    int fd;
+
+    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
+    fd = open(capture_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved_stderr = dup(2);
+    assert_true(saved_stderr >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    close(fd);
+}
+
+static int capture_end(const char *needle)
+{
+    char buf[8192];
+    const char *p;
+    ssize_t n;
+    int fd, count = 0;
+
+    fflush(stderr);
+    assert_int_equal(dup2(saved_stderr, 2), 2);
+    close(saved_stderr);
+    fd = open(capture_path, O_RDONLY);
+    assert_true(fd >= 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    assert_true(n >= 0);
+    buf[n] = 0;
+    fputs(buf, stderr);
+    for (p = buf; (p = strstr(p, needle)); p++)
+        count++;
+    return count;
+}
+
+/* `mode` with the probe of `refused` failing with err: the log works in
+ * pwrite, through rolls, saying so `warnings` times (-1: not checked). */
+static void fallback_case(log_io_mode_t mode, log_io_mode_t refused, int err,
+                          int warnings)
 {
     log_config_t c = cfg_for(mode);
-    char dir[400];
+    char dir[400], needle[100];
     log_t *log;
     log_slice_t s;
+    int got;
 
     model_reset();
     c.segment_bytes = 8192;
-    snprintf(dir, sizeof(dir), "%s/fb-%s", tmpdir, log_io_mode_name(mode));
-    log_io_test_refuse(mode, err);
+    snprintf(dir, sizeof(dir), "%s/fb-%s-%s", tmpdir, log_io_mode_name(mode),
+             log_io_mode_name(refused));
+    snprintf(needle, sizeof(needle), "log.io.mode=%s is not available",
+             log_io_mode_name(mode));
+    log_io_test_refuse(refused, err);
+    capture_begin();
     assert_int_equal(log_open(dir, &c, false, &log), 0);
     assert_int_equal(log_effective_io_mode(log), LOG_IO_PWRITE);
     append_batches(log, 30, 2, 500); /* rolls: new segments stay pwrite */
@@ -439,19 +684,31 @@ static void fallback_case(log_io_mode_t mode, int err)
     assert_int_equal(log_read(log, 0, 1 << 20, &s), 0);
     mem_unref(s.ref);
     log_close(log);
+    got = capture_end(needle);
+    if (warnings >= 0)
+        assert_int_equal(got, warnings);
     /* Once allowed again, a reopened log uses the mode. */
-    log_io_test_refuse(mode, 0);
+    log_io_test_refuse(refused, 0);
     assert_int_equal(log_open(dir, &c, false, &log), 0);
-    assert_int_equal(log_effective_io_mode(log), mode);
+    assert_int_equal(log_effective_io_mode(log), expect_mode(mode));
     assert_int_equal(log_end_offset(log), M.next);
     log_close(log);
 }
 
+/* One warning per process and mode, however many segments fall back. */
 static void test_fallback(void **state)
 {
+    int once = have_uring ? 1 : -1;
+
     (void)state;
-    fallback_case(LOG_IO_DIRECT, EINVAL);
-    fallback_case(LOG_IO_MMAP, EOPNOTSUPP);
+    fallback_case(LOG_IO_DIRECT, LOG_IO_DIRECT, EINVAL, 1);
+    fallback_case(LOG_IO_MMAP, LOG_IO_MMAP, EOPNOTSUPP, 1);
+    /* no io_uring: not in the kernel, or refused by seccomp */
+    fallback_case(LOG_IO_URING, LOG_IO_URING, ENOSYS, once);
+    fallback_case(LOG_IO_URING_DIRECT, LOG_IO_URING_DIRECT, EPERM, once);
+    /* a ring, but no O_DIRECT (said already for this mode) */
+    fallback_case(LOG_IO_URING_DIRECT, LOG_IO_DIRECT, EINVAL,
+                  have_uring ? 0 : -1);
 }
 
 /* Names and parsing: what the broker's config uses. */
@@ -461,14 +718,18 @@ static void test_names(void **state)
     log_config_t c;
 
     (void)state;
-    for (m = LOG_IO_DEFAULT; m <= LOG_IO_DIRECT; m++) {
+    for (m = LOG_IO_DEFAULT; m <= LOG_IO_MODE_LAST; m++) {
         log_io_mode_t back;
         assert_int_equal(log_io_mode_parse(log_io_mode_name(m), &back), 0);
         assert_int_equal(back, m);
     }
     assert_string_equal(log_io_mode_name(LOG_IO_WRITEBACK), "writeback");
     assert_string_equal(log_io_mode_name((log_io_mode_t)99), "unknown");
-    assert_int_equal(log_io_mode_parse("uring", &m), -EINVAL);
+    assert_string_equal(log_io_mode_name(LOG_IO_URING_DIRECT), "uring-direct");
+    assert_int_equal(log_io_mode_parse("uring", &m), 0);
+    assert_int_equal(m, LOG_IO_URING);
+    assert_int_equal(log_io_mode_parse("io_uring", &m), -EINVAL);
+    assert_int_equal(log_io_mode_parse("uring-", &m), -EINVAL);
     assert_int_equal(log_io_mode_parse("", &m), -EINVAL);
     log_config_default(&c);
     assert_int_equal(c.io_mode, LOG_IO_DEFAULT);
@@ -484,18 +745,46 @@ static void test_names(void **state)
     }
 }
 
+/* Whether a writer in the uring mode keeps it here. */
+static bool probe_uring(void)
+{
+    char path[] = "/tmp/strata-test-io-probe-XXXXXX";
+    int fd = mkstemp(path);
+    seg_file_t *f;
+    log_io_t *io;
+    bool ok;
+
+    assert_true(fd >= 0);
+    f = seg_file_new(fd);
+    assert_int_equal(log_io_open(LOG_IO_URING, f, path, 0, 1 << 30, &io), 0);
+    ok = log_io_mode(io) == LOG_IO_URING;
+    log_io_free(io);
+    seg_file_unref(f);
+    unlink(path);
+    return ok;
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_writers),
+        T(test_uring_short_writes),
+        T(test_large_writes),
+        T(test_uring_efbig),
         T(test_writer_reopen),
         T(test_coherency),
         T(test_trail_drops_pages),
         T(test_catch_up_drops_pages),
+        /* before anything else refuses a mode: it counts the warnings */
         T(test_fallback),
+        T(test_uring_other_thread),
         T(test_names),
     };
 #undef T
+    have_uring = probe_uring();
+    if (!have_uring)
+        fprintf(stderr, "# no io_uring here: the uring modes are only "
+                        "checked to fall back to pwrite\n");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
