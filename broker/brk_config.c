@@ -287,6 +287,11 @@ static const struct key broker_keys[] = {
      .max = I32_MAX,
      .def = "10485760",
      .desc = "Largest offset index; a full index rolls the segment."},
+    {.name = "log.hot.reads",
+     B_BOOL(log_hot_reads),
+     .group = G_SEGMENTS,
+     .def = "true",
+     .desc = "Tail fetches sent from a mapping of the segment, not sendfile."},
 
     /* Retention. */
     {.name = "log.retention.ms",

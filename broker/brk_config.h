@@ -76,6 +76,7 @@ typedef struct brk_config {
     /* log.io.mode: an index into the mode names, pwrite first; add 1 for
      * storage's log_io_mode_t (brk_config_io_mode) */
     int32_t log_io_mode;
+    bool log_hot_reads; /* log.hot.reads: the hot tier (storage/hot.h) */
 
     /* Retention (-1 = unlimited). */
     int64_t log_retention_ms;

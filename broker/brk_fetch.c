@@ -3,8 +3,10 @@
  * partition's offsets. If the round found fewer than MinBytes and MaxWaitMs
  * has not passed, the fetch leaves a watch ticket on every partition and
  * sleeps until an append wakes it or the timer fires, then runs another
- * round. The response splices the slices in as file ranges, so the records
- * go from the page cache to the socket with sendfile.
+ * round. The response splices the slices in by reference: tail reads of
+ * an active segment as memory in its read mapping (the hot tier, sent with
+ * the rest of the response by one writev), others as file ranges sent
+ * from the page cache with sendfile.
  *
  * MaxBytes bounds the whole response: partitions are filled in request
  * order and the first one with data is always included whole, even when
@@ -124,13 +126,16 @@ static void respond(brk_rq_t *rq)
             }
             if (op->slice.len > 0 &&
                 (!any || (int64_t)op->slice.len <= budget)) {
-                pr->Records.p = NULL;
+                /* the hot tier's mapping, or a file range */
+                pr->Records.p = op->slice.p;
                 pr->Records.fd = op->slice.fd;
                 pr->Records.off = op->slice.pos;
                 pr->Records.len = (int32_t)op->slice.len;
                 pr->Records.ref = op->slice.ref;
                 budget -= (int64_t)op->slice.len;
                 any = true;
+                met_fetch_bytes(rq->sh->met, op->slice.p != NULL,
+                                op->slice.len);
                 met_topic_out(
                     rq->sh->met, op->topic->id, op->topic->name,
                     op->topic->name_len, op->slice.len,

@@ -137,6 +137,11 @@ void met_tier_move_done(met_shard_t *m, uint64_t ns, bool failed,
     bump(&m->tier_moved_bytes, bytes);
 }
 
+void met_fetch_bytes(met_shard_t *m, bool hot, uint64_t bytes)
+{
+    bump(hot ? &m->fetch_hot_bytes : &m->fetch_file_bytes, bytes);
+}
+
 /* Open addressing with linear probing, keyed by topic id; at most half
  * full. Deletion (prune) rebuilds the table, which is rare. */
 static size_t topic_slot(const met_shard_t *m, uint64_t id)
@@ -775,6 +780,23 @@ static void render_tier_moves(const met_view_t *v, met_buf_t *b)
     met_buf_printf(b, "strata_tier_moved_bytes_total %" PRIu64 "\n", bytes);
 }
 
+static void render_fetch_sources(const met_view_t *v, met_buf_t *b)
+{
+    uint64_t hot = 0, file = 0;
+    for (int s = 0; s < v->nshards; s++) {
+        hot += get(&v->shards[s]->fetch_hot_bytes);
+        file += get(&v->shards[s]->fetch_file_bytes);
+    }
+    family(b, "strata_fetch_bytes_total", "counter",
+           "Record bytes sent by Fetch, by source: hot = from a read mapping "
+           "of the active segment (writev), file = a segment file range "
+           "(sendfile; sealed, cold, or far behind the tail).");
+    met_buf_printf(b, "strata_fetch_bytes_total{source=\"hot\"} %" PRIu64 "\n",
+                   hot);
+    met_buf_printf(b, "strata_fetch_bytes_total{source=\"file\"} %" PRIu64 "\n",
+                   file);
+}
+
 static void render_broker(const met_view_t *v, met_buf_t *b)
 {
     char node[16];
@@ -1103,6 +1125,7 @@ void met_render_prometheus(const met_view_t *v, met_buf_t *out)
     render_requests(v, out);
     render_fsync(v, out);
     render_tier_moves(v, out);
+    render_fetch_sources(v, out);
     render_connections(v, out);
     render_dirs(v, out);
     render_loops(v, out);

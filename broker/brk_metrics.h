@@ -87,6 +87,9 @@ typedef struct met_shard {
     /* Segment moves to the cold tier, and the bytes they moved. */
     met_hist_t tier_move;
     _Atomic uint64_t tier_moves_failed, tier_moved_bytes;
+    /* Record bytes sent by Fetch: from the hot tier's mappings (writev),
+     * and as file ranges (sendfile). */
+    _Atomic uint64_t fetch_hot_bytes, fetch_file_bytes;
     /* Shard thread only: bytes and records in and out per topic, an open
      * hash table keyed by topic id. */
     _Alignas(64) struct met_topic **topics;
@@ -106,6 +109,9 @@ void met_fsync_done(met_shard_t *m, uint64_t ns, bool failed);
  * check, fsync and rename) and the bytes moved when it succeeded. */
 void met_tier_move_done(met_shard_t *m, uint64_t ns, bool failed,
                         uint64_t bytes);
+/* Record bytes put into a Fetch response (shard thread): from a mapping
+ * (hot) or a file range. */
+void met_fetch_bytes(met_shard_t *m, bool hot, uint64_t bytes);
 
 /* Per-topic traffic (shard thread). The topic is identified by its id
  * (unique within the process, so a topic deleted and created again starts

@@ -105,6 +105,7 @@ log_config_t brk_log_config(const brk_t *b, const brk_topic_t *t, int32_t index,
         lc.cold_dir = cold;
     }
     lc.io_mode = (log_io_mode_t)(b->cfg->log_io_mode + LOG_IO_PWRITE);
+    lc.hot_reads = b->cfg->log_hot_reads;
     lc.cold_after_ms = b->cfg->log_tier_cold_after_ms;
     lc.local_retention_bytes = b->cfg->log_tier_local_retention_bytes;
     lc.segment_bytes = t->cfg.segment_bytes;

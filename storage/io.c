@@ -24,6 +24,7 @@
 
 #include "alloc/st.h"
 #include "strata_features.h"
+#include "storage/hot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -942,10 +943,14 @@ static void trail_pop(log_io_trail_t *t)
     st_assert(t->n > 0);
     if (sync_file_range(r->file->fd, r->start, len,
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+                            SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
         warn_once(t, "writeback", errno);
-    else
+    } else {
+        /* after the wait, so that a send during it cannot map them again */
+        hot_map_zap(r->hot, r->start, len);
         posix_fadvise(r->file->fd, r->start, len, POSIX_FADV_DONTNEED);
+    }
+    hot_map_unref(r->hot);
     seg_file_unref(r->file);
     t->bytes -= len;
     t->n--;
@@ -953,8 +958,8 @@ static void trail_pop(log_io_trail_t *t)
 }
 
 /* Starts writeback of [start, end) of f and keeps the range. */
-static void trail_push(log_io_trail_t *t, seg_file_t *f, int64_t start,
-                       int64_t end)
+static void trail_push(log_io_trail_t *t, seg_file_t *f, hot_map_t *hot,
+                       int64_t start, int64_t end)
 {
     if (end <= start)
         return;
@@ -962,7 +967,8 @@ static void trail_push(log_io_trail_t *t, seg_file_t *f, int64_t start,
         warn_once(t, "writeback", errno);
     if (t->n == LOG_IO_TRAIL_MAX)
         trail_pop(t);
-    t->r[t->n++] = (log_io_range_t){seg_file_ref(f), start, end};
+    t->r[t->n++] = (log_io_range_t){seg_file_ref(f),
+                                    hot ? hot_map_ref(hot) : NULL, start, end};
     t->bytes += end - start;
     while (t->bytes > 2 * (int64_t)LOG_IO_WINDOW)
         trail_pop(t);
@@ -977,14 +983,16 @@ void log_io_trail_fini(log_io_trail_t *t)
 {
     unsigned i;
 
-    for (i = 0; i < t->n; i++)
+    for (i = 0; i < t->n; i++) {
+        hot_map_unref(t->r[i].hot);
         seg_file_unref(t->r[i].file);
+    }
     seg_file_unref(t->cur);
     log_io_trail_init(t);
 }
 
-void log_io_trail_note(log_io_trail_t *t, log_io_t *io, int64_t start,
-                       int64_t end)
+void log_io_trail_note(log_io_trail_t *t, log_io_t *io, hot_map_t *hot,
+                       int64_t start, int64_t end)
 {
     if (!io || !io->wb)
         return;
@@ -1000,16 +1008,16 @@ void log_io_trail_note(log_io_trail_t *t, log_io_t *io, int64_t start,
         t->cur_start = start;
     t->cur_end = end;
     while (t->cur_end - t->cur_start >= LOG_IO_WINDOW) {
-        trail_push(t, t->cur, t->cur_start, t->cur_start + LOG_IO_WINDOW);
+        trail_push(t, t->cur, hot, t->cur_start, t->cur_start + LOG_IO_WINDOW);
         t->cur_start += LOG_IO_WINDOW;
     }
 }
 
-void log_io_trail_seal(log_io_trail_t *t, log_io_t *io)
+void log_io_trail_seal(log_io_trail_t *t, log_io_t *io, hot_map_t *hot)
 {
     if (!io || !io->wb || t->cur != io->wb)
         return;
-    trail_push(t, t->cur, t->cur_start, t->cur_end);
+    trail_push(t, t->cur, hot, t->cur_start, t->cur_end);
     seg_file_unref(t->cur);
     t->cur = NULL;
 }

@@ -96,8 +96,11 @@ void log_io_test_short_writes(size_t max);
 
 /* ---- the page-cache trail of the buffered modes ---- */
 
+struct hot_map;
+
 typedef struct log_io_range {
-    seg_file_t *file; /* a read-only descriptor of the segment, referenced */
+    seg_file_t *file;    /* a read-only descriptor of the segment, referenced */
+    struct hot_map *hot; /* the segment's read mapping (hot.h) or NULL */
     int64_t start, end;
 } log_io_range_t;
 
@@ -117,12 +120,15 @@ void log_io_trail_init(log_io_trail_t *t);
 void log_io_trail_fini(log_io_trail_t *t);
 /* The writer io (of the trail's modes; others are ignored) appended
  * [start, end): starts writeback of each full window, and waits for and
- * drops the oldest ones beyond the trail's length. Never fails (these are
+ * drops the oldest ones beyond the trail's length. hot is the segment's
+ * read mapping, or NULL: the windows taken now keep a reference to it, and
+ * its pages of a window are unmapped (hot_map_zap) before the window's
+ * pages are dropped, since mapped pages cannot be. Never fails (these are
  * hints: errors reach fdatasync of the segment's own descriptor). */
-void log_io_trail_note(log_io_trail_t *t, log_io_t *io, int64_t start,
-                       int64_t end);
+void log_io_trail_note(log_io_trail_t *t, log_io_t *io, struct hot_map *hot,
+                       int64_t start, int64_t end);
 /* io's segment is sealed: writeback of its last bytes starts now. Call
- * before log_io_seal. */
-void log_io_trail_seal(log_io_trail_t *t, log_io_t *io);
+ * before log_io_seal; hot as for log_io_trail_note. */
+void log_io_trail_seal(log_io_trail_t *t, log_io_t *io, struct hot_map *hot);
 
 #endif

@@ -42,6 +42,7 @@
 
 #include "alloc/st.h"
 #include "simd/simd.h"
+#include "storage/hot.h"
 #include "storage/io.h"
 #include "storage/reap.h"
 #include "storage/records.h"
@@ -107,6 +108,12 @@ struct log {
     log_move_t *move;      /* the outstanding move, if any */
     log_io_mode_t io_mode; /* effective: cfg.io_mode resolved, or fallen back */
     log_io_trail_t trail;  /* page-cache trail of the buffered modes */
+    /* The hot tier: a read mapping of the active segment, made by the
+     * first read that may use it (NULL before, and once the segment is
+     * sealed). Reads from hot_since on may be served from it (log_read). */
+    hot_map_t *hot;
+    int64_t hot_since;
+    bool hot_failed; /* mapping refused once: reads use sendfile */
 };
 
 void log_config_default(log_config_t *cfg)
@@ -122,6 +129,7 @@ void log_config_default(log_config_t *cfg)
         .cold_after_ms = -1,
         .local_retention_bytes = -1,
         .io_mode = LOG_IO_DEFAULT,
+        .hot_reads = true,
     };
 }
 
@@ -693,6 +701,7 @@ static void log_free(log_t *log)
     for (i = 0; i < log->nsegs; i++)
         seg_free(log->segs[i]);
     log_io_trail_fini(&log->trail);
+    hot_map_unref(log->hot);
     mem_free(log->segs);
     mem_free(log->dir);
     mem_free(log->cold_dir);
@@ -741,6 +750,12 @@ static int attach_io(log_t *log, seg_t *seg)
     return rc;
 }
 
+/* The read mapping of seg when it has one (the trail zaps it). */
+static hot_map_t *hot_of(const log_t *log, const seg_t *seg)
+{
+    return log->hot && log->hot->file == seg->file ? log->hot : NULL;
+}
+
 /* The writer of a segment the log moves past (rolled away, or the log
  * closing): its file gets its exact length. */
 static void seal_io(log_t *log, seg_t *seg)
@@ -749,7 +764,13 @@ static void seal_io(log_t *log, seg_t *seg)
 
     if (!seg->io)
         return;
-    log_io_trail_seal(&log->trail, seg->io);
+    log_io_trail_seal(&log->trail, seg->io, hot_of(log, seg));
+    /* Only the active segment is hot: reads of sealed ones use sendfile.
+     * Slices already handed out, and the trail, keep the mapping. */
+    if (log->hot && log->hot->file == seg->file) {
+        hot_map_unref(log->hot);
+        log->hot = NULL;
+    }
     rc = log_io_seal(seg->io, seg->size);
     seg->io = NULL;
     if (rc < 0)
@@ -1205,7 +1226,8 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
         while (p < end) {
             int64_t size = log_batch_size(p), base = log_batch_base_offset(p);
             if (si + 1 < log->nsegs && base == log->segs[si + 1]->base) {
-                log_io_trail_note(&log->trail, seg->io, seg_start, seg->size);
+                log_io_trail_note(&log->trail, seg->io, hot_of(log, seg),
+                                  seg_start, seg->size);
                 seal_io(log, seg);
                 seg_start = 0;
                 if ((rc = seg_store_index(seg, log->dir)) < 0)
@@ -1221,7 +1243,8 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
             p += size;
         }
     }
-    log_io_trail_note(&log->trail, seg->io, seg_start, seg->size);
+    log_io_trail_note(&log->trail, seg->io, hot_of(log, seg), seg_start,
+                      seg->size);
     log->end_offset = expect;
     if (log->nsegs > orig_nsegs)
         evict_sealed(log);
@@ -1433,12 +1456,67 @@ static void read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
     }
 }
 
+/* The hot tier: a slice [start, end) of the active segment is served from
+ * the segment's read mapping when
+ * - hot reads are on (log.hot.reads), and the mode writes through the page
+ *   cache (not direct or uring-direct: their pages are not cached, and an
+ *   O_DIRECT write invalidating pages a mapping holds is the kernel's least
+ *   reliable path);
+ * - the mapping covers it, and it starts at or after hot_since: in the
+ *   recycling modes, where the trail drops pages behind the writer, only
+ *   the windows the trail takes after the mapping was made carry it, to
+ *   be unmapped (hot_map_zap) before their pages are dropped; pages of
+ *   earlier windows, once mapped, could never be dropped again, and the
+ *   writer would be back to new pages;
+ * - and it lies in the part of the log the trail keeps cached (the last
+ *   2 windows): a catch-up reader further back goes through sendfile and
+ *   read_behind, which keep the page cache bounded.
+ * Returns true when out now holds the mapped range. */
+static bool hot_slice(log_t *log, seg_t *seg, int64_t start, int64_t end,
+                      log_slice_t *out)
+{
+    bool recycling = log->io_mode != LOG_IO_PWRITE;
+    int rc;
+
+    if (!log->cfg.hot_reads || log->hot_failed || seg != active(log) ||
+        !seg->io ||
+        (log->io_mode == LOG_IO_DIRECT ||
+         log->io_mode == LOG_IO_URING_DIRECT) ||
+        (recycling && start < seg->size - 2 * (int64_t)LOG_IO_WINDOW))
+        return false;
+    if (!log->hot) {
+        int64_t cap = log->cfg.segment_bytes > seg->size
+                          ? log->cfg.segment_bytes
+                          : seg->size;
+        rc = hot_map_open(seg->file, (size_t)cap, &log->hot);
+        if (rc < 0) {
+            st_warn("%s: cannot map segment %" PRId64
+                    " for reading (reads use sendfile): %s",
+                    log->dir, seg->base, strerror(-rc));
+            log->hot_failed = true;
+            return false;
+        }
+        /* The trail takes the current window (from cur_start) and all
+         * later ones with the mapping; what it holds already, or dropped,
+         * lies before. No current window: nothing appended yet. */
+        log->hot_since = !recycling       ? 0
+                         : log->trail.cur ? log->trail.cur_start
+                                          : seg->size;
+    }
+    if (start < log->hot_since || (uint64_t)end > log->hot->cap)
+        return false;
+    out->p = log->hot->base + start;
+    out->ref = &hot_map_ref(log->hot)->ref;
+    out->fd = log->hot->file->fd;
+    return true;
+}
+
 int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
 {
     uint8_t buf[READ_BUF];
     size_t i;
 
-    *out = (log_slice_t){.ref = NULL, .fd = -1};
+    *out = (log_slice_t){.ref = NULL, .fd = -1, .p = NULL};
     if (offset < log->start_offset || offset > log->end_offset)
         return -ERANGE;
     if (offset == log->end_offset)
@@ -1494,9 +1572,11 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
         } else {
             return -EIO;
         }
-        read_behind(log, seg, start, end);
-        out->ref = &seg_file_ref(seg->file)->ref;
-        out->fd = seg->file->fd;
+        if (!hot_slice(log, seg, start, end, out)) {
+            read_behind(log, seg, start, end);
+            out->ref = &seg_file_ref(seg->file)->ref;
+            out->fd = seg->file->fd;
+        }
         out->pos = start;
         out->len = (size_t)(end - start);
         return 0;

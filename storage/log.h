@@ -118,6 +118,10 @@ typedef struct log_config {
      * log_effective_io_mode. Fixed at log_open (log_set_limits ignores
      * it). */
     log_io_mode_t io_mode;
+    /* log.hot.reads: tail reads of the active segment are served from a
+     * read mapping of it (log_slice_t.p), the hot tier; false: every read
+     * is a file range for sendfile. log_config_default: true. */
+    bool hot_reads;
 } log_config_t;
 
 /* Kafka's defaults: 1 GiB segments, 7 days roll and retention, 4 KiB index
@@ -248,11 +252,15 @@ bool log_sync_pending(const log_t *log);
 /* ---- reads ---- */
 
 typedef struct log_slice {
-    mem_ref_t *ref; /* the segment file: caller must mem_unref (NULL when
-                       len is 0) */
+    mem_ref_t *ref; /* the segment file or its mapping: caller must
+                       mem_unref (NULL when len is 0) */
     int fd;         /* valid while ref is held */
     int64_t pos;
     size_t len;
+    /* The hot tier: the same len bytes in a read mapping of the segment,
+     * valid while ref is held (send them from memory); NULL for a file
+     * range (sendfile or pread from fd at pos). */
+    const uint8_t *p;
     int64_t next_offset; /* after the slice's last batch: where to read on */
 } log_slice_t;
 
