@@ -73,6 +73,9 @@
 #define APPEND_IOV_MAX 512
 /* Window for reading batch headers in log_read and friends. */
 #define READ_BUF 16384
+/* Reads within this many bytes of the log's end may be served from the hot
+ * tier's mappings: the part the writer's trail keeps in the page cache. */
+#define HOT_BYTES (2 * (int64_t)LOG_IO_WINDOW)
 
 /* Dirty segment files one sync holds without allocating. */
 #define SYNC_INLINE_FILES 8
@@ -113,6 +116,11 @@ struct log {
      * sealed). Reads from hot_since on may be served from it (log_read). */
     hot_map_t *hot;
     int64_t hot_since;
+    /* The segment sealed last keeps its mapping while its end is in the
+     * trail's cached part (less than 2 windows before the log's end):
+     * consumers at the tail read across the roll. */
+    hot_map_t *hot_prev;
+    int64_t hot_prev_since;
     bool hot_failed; /* mapping refused once: reads use sendfile */
 };
 
@@ -702,6 +710,7 @@ static void log_free(log_t *log)
         seg_free(log->segs[i]);
     log_io_trail_fini(&log->trail);
     hot_map_unref(log->hot);
+    hot_map_unref(log->hot_prev);
     mem_free(log->segs);
     mem_free(log->dir);
     mem_free(log->cold_dir);
@@ -765,10 +774,13 @@ static void seal_io(log_t *log, seg_t *seg)
     if (!seg->io)
         return;
     log_io_trail_seal(&log->trail, seg->io, hot_of(log, seg));
-    /* Only the active segment is hot: reads of sealed ones use sendfile.
-     * Slices already handed out, and the trail, keep the mapping. */
+    /* The segment sealed last stays hot for a while (hot_slice); older
+     * ones are read with sendfile. Slices already handed out, and the
+     * trail, keep their mappings. */
     if (log->hot && log->hot->file == seg->file) {
-        hot_map_unref(log->hot);
+        hot_map_unref(log->hot_prev);
+        log->hot_prev = log->hot;
+        log->hot_prev_since = log->hot_since;
         log->hot = NULL;
     }
     rc = log_io_seal(seg->io, seg->size);
@@ -1245,6 +1257,12 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
     }
     log_io_trail_note(&log->trail, seg->io, hot_of(log, seg), seg_start,
                       seg->size);
+    /* The sealed segment's end has left the cached part: reads of it are
+     * file ranges from now on (the trail drops its last pages soon). */
+    if (log->hot_prev && seg->size >= HOT_BYTES) {
+        hot_map_unref(log->hot_prev);
+        log->hot_prev = NULL;
+    }
     log->end_offset = expect;
     if (log->nsegs > orig_nsegs)
         evict_sealed(log);
@@ -1456,8 +1474,8 @@ static void read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
     }
 }
 
-/* The hot tier: a slice [start, end) of the active segment is served from
- * the segment's read mapping when
+/* The hot tier: a slice [start, end) of the active segment, or of the one
+ * sealed just before it, is served from the segment's read mapping when
  * - hot reads are on (log.hot.reads), and the mode writes through the page
  *   cache (not direct or uring-direct: their pages are not cached, and an
  *   O_DIRECT write invalidating pages a mapping holds is the kernel's least
@@ -1471,18 +1489,34 @@ static void read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
  * - and it lies in the part of the log the trail keeps cached (the last
  *   2 windows): a catch-up reader further back goes through sendfile and
  *   read_behind, which keep the page cache bounded.
+ * Only the active segment's mapping is made here; the sealed one's is the
+ * mapping it had while active (seal_io keeps it), so its pages are in
+ * trail windows that carry it.
  * Returns true when out now holds the mapped range. */
 static bool hot_slice(log_t *log, seg_t *seg, int64_t start, int64_t end,
                       log_slice_t *out)
 {
     bool recycling = log->io_mode != LOG_IO_PWRITE;
+    hot_map_t *m;
     int rc;
 
-    if (!log->cfg.hot_reads || log->hot_failed || seg != active(log) ||
-        !seg->io ||
+    if (!log->cfg.hot_reads || log->hot_failed ||
         (log->io_mode == LOG_IO_DIRECT ||
          log->io_mode == LOG_IO_URING_DIRECT) ||
-        (recycling && start < seg->size - 2 * (int64_t)LOG_IO_WINDOW))
+        (recycling && bytes_after(log, seg, start, HOT_BYTES) > HOT_BYTES))
+        return false;
+    if (seg != active(log)) {
+        m = log->hot_prev;
+        if (!m || m->file != seg->file || log->nsegs < 2 ||
+            seg != log->segs[log->nsegs - 2] || start < log->hot_prev_since ||
+            (uint64_t)end > m->cap)
+            return false;
+        out->p = m->base + start;
+        out->ref = &hot_map_ref(m)->ref;
+        out->fd = m->file->fd;
+        return true;
+    }
+    if (!seg->io)
         return false;
     if (!log->hot) {
         int64_t cap = log->cfg.segment_bytes > seg->size

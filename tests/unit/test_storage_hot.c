@@ -206,17 +206,26 @@ static void test_log_serves_tail_from_mapping(void **state)
             append_batches(log, 3, 10, 1000);
             assert_int_equal(read_check(log, tail, 1 << 20, &s2), want);
             mem_unref(s2.ref);
-            /* roll: the old segment is sealed, its reads are file
-             * ranges; the earlier slice is still good */
+            /* roll: the segment sealed last is still read from its
+             * mapping; the earlier slice is still good */
             append_batches(log, 10, 10, 1000);
-            assert_true(log_segment_count(log) >= 2);
-            assert_false(read_check(log, 0, 1 << 20, &s2));
+            assert_int_equal(log_segment_count(log), 2);
+            assert_int_equal(read_check(log, 0, 1 << 20, &s2), want);
             mem_unref(s2.ref);
             assert_memory_equal(s.p ? s.p : M.bytes, M.bytes, s.len);
             mem_unref(s.ref);
             /* and the new active segment's tail is mapped */
             tail = log_end_offset(log);
             append_batches(log, 1, 10, 1000);
+            assert_int_equal(read_check(log, tail, 1 << 20, &s2), want);
+            mem_unref(s2.ref);
+            /* another roll: the first segment is two seals back, a file
+             * range; the second is the one sealed last */
+            append_batches(log, 30, 10, 1000);
+            assert_int_equal(log_segment_count(log), 3);
+            assert_false(read_check(log, 0, 1 << 20, &s2));
+            mem_unref(s2.ref);
+            tail = s2.next_offset; /* the second segment's base */
             assert_int_equal(read_check(log, tail, 1 << 20, &s2), want);
             mem_unref(s2.ref);
             log_close(log);
