@@ -5,13 +5,48 @@
 #ifndef STRATA_TEST_LOG_UTIL_H
 #define STRATA_TEST_LOG_UTIL_H
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "storage/log.h"
 #include "tests/unit/test_batches.h"
+
+/* Each test's own directory, made by test_dir_setup and removed with
+ * everything under it by test_dir_teardown (cmocka setup/teardown); the
+ * model is reset by both. */
+static char tmpdir[256];
+
+static inline int rm_entry(const char *path, const struct stat *sb, int flag,
+                           struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* name: a few letters naming the test file, in /tmp/strata-test-<name>-*. */
+static inline int test_dir_setup(const char *name)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/strata-test-%s-XXXXXX", name);
+    if (!mkdtemp(tmpdir))
+        return -1;
+    model_reset();
+    return 0;
+}
+
+static inline int test_dir_teardown(void **state)
+{
+    (void)state;
+    model_reset();
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
 
 /* Kafka's defaults in the given mode, without time retention. */
 static inline log_config_t cfg_for(log_io_mode_t mode)

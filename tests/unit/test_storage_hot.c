@@ -31,33 +31,15 @@
 #include "storage/log.h"
 #include "storage/segment.h"
 
-static char tmpdir[256];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/strata-test-hot-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
-    model_reset();
-    return 0;
+    return test_dir_setup("hot");
 }
 
 static int teardown(void **state)
 {
-    (void)state;
-    model_reset();
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return test_dir_teardown(state);
 }
 
 static seg_file_t *make_file(char *path, size_t n, const char *name)

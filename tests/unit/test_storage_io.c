@@ -44,8 +44,6 @@ static const log_io_mode_t all_modes[] = {LOG_IO_PWRITE, LOG_IO_WRITEBACK,
                                           LOG_IO_MMAP,   LOG_IO_DIRECT,
                                           LOG_IO_URING,  LOG_IO_URING_DIRECT};
 
-static char tmpdir[256];
-
 /* Whether this machine gives the test an io_uring (main). */
 static bool have_uring;
 
@@ -60,31 +58,15 @@ static log_io_mode_t expect_mode(log_io_mode_t mode)
     return is_uring(mode) && !have_uring ? LOG_IO_PWRITE : mode;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/strata-test-io-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
-    model_reset();
-    return 0;
+    return test_dir_setup("io");
 }
 
 static int teardown(void **state)
 {
-    (void)state;
-    model_reset();
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return test_dir_teardown(state);
 }
 
 static off_t fd_size(int fd)
