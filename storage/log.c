@@ -355,8 +355,7 @@ static void delete_oldest(log_t *log)
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
     seg_unlink(seg_dir(log, seg), seg->base);
-    if (seg->file)
-        seg->file->deleted = true;
+    seg_file_deleted(seg->file);
     st_info("%s: deleted segment %" PRId64 " (%" PRId64 " bytes%s)", log->dir,
             seg->base, seg->size, seg->cold ? ", cold tier" : "");
     seg_free(seg);
@@ -646,8 +645,7 @@ static void drop_tail(log_t *log, size_t from)
     while (log->nsegs > from) {
         seg_t *seg = log->segs[--log->nsegs];
         seg_unlink(seg_dir(log, seg), seg->base);
-        if (seg->file)
-            seg->file->deleted = true;
+        seg_file_deleted(seg->file);
         seg_free(seg);
     }
     log->dir_dirty = true;
@@ -777,7 +775,7 @@ static void seal_io(log_t *log, seg_t *seg)
     /* The segment sealed last stays hot for a while (hot_slice); older
      * ones are read with sendfile. Slices already handed out, and the
      * trail, keep their mappings. */
-    if (log->hot && log->hot->file == seg->file) {
+    if (hot_of(log, seg)) {
         hot_map_unref(log->hot_prev);
         log->hot_prev = log->hot;
         log->hot_prev_since = log->hot_since;
@@ -988,8 +986,7 @@ int log_destroy(log_t *log)
     if ((r = remove_dir(log->dir, NULL)) < 0 && r != -ENOENT && !rc)
         rc = r;
     for (size_t i = 0; i < log->nsegs; i++)
-        if (log->segs[i]->file)
-            log->segs[i]->file->deleted = true;
+        seg_file_deleted(log->segs[i]->file);
     log_free(log);
     return rc;
 }
@@ -1896,8 +1893,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     }
     /* Reads open the cold files from now on; slices keep the local one,
      * whose last close the reaper does (it is unlinked below). */
-    if (seg->file)
-        seg->file->deleted = true;
+    seg_file_deleted(seg->file);
     seg_file_unref(seg->file);
     seg->file = NULL;
     seg_unload(seg);

@@ -47,6 +47,13 @@ static inline void seg_file_unref(seg_file_t *f)
     if (f)
         mem_unref(&f->ref);
 }
+/* The file is unlinked (or about to be): its last release goes to the
+ * reaper. NULL is fine. */
+static inline void seg_file_deleted(seg_file_t *f)
+{
+    if (f)
+        f->deleted = true;
+}
 
 struct log_io;
 

@@ -97,7 +97,7 @@ static void test_seg_file_release(void **state)
     fd = open("/dev/null", O_RDONLY);
     f = seg_file_new(fd);
     seg_file_ref(f); /* a response in flight */
-    f->deleted = true;
+    seg_file_deleted(f);
     seg_file_unref(f);
     assert_true(fd_open(fd));
     seg_file_unref(f); /* the response is sent */
