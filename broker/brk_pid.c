@@ -16,6 +16,7 @@
 #include "alloc/mem.h"
 #include "alloc/st.h"
 #include "simd/simd.h"
+#include "storage/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -469,17 +470,6 @@ static int snap_path(char *out, size_t n, const char *dir, const char *suffix)
     return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
 int brk_pid_snapshot_write(const char *dir, const uint8_t *buf, size_t len)
 {
     char tmp[4200], path[4200];
@@ -510,7 +500,7 @@ int brk_pid_snapshot_write(const char *dir, const uint8_t *buf, size_t len)
         unlink(tmp);
         return rc;
     }
-    return fsync_dir(dir);
+    return log_dir_fsync(dir);
 }
 
 int brk_pid_snapshot_read(const char *dir, uint8_t **out, size_t *len)
@@ -592,5 +582,5 @@ int brk_pid_snapshot_remove(const char *dir)
         return -ENAMETOOLONG;
     if (unlink(path) < 0)
         return errno == ENOENT ? 0 : -errno;
-    return fsync_dir(dir);
+    return log_dir_fsync(dir);
 }

@@ -368,18 +368,6 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) != 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
 static void new_cluster_id(char out[32])
 {
     static const char b64[] =
@@ -697,7 +685,7 @@ int brk_meta_load(brk_t *b)
         mem_free(m.p);
         if (rename(tmp, path) != 0)
             return -errno;
-        fsync_dir(dir);
+        log_dir_fsync(dir);
     }
     b->meta_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (b->meta_fd < 0) {

@@ -545,9 +545,9 @@ static void reconcile(log_t *log, struct seg_listing *ls,
     }
     /* Made durable now, so that a later crash cannot bring a removed copy
      * back next to a changed twin. */
-    if (local_changed && (rc = tier__fsync_dir(log->dir)) < 0)
+    if (local_changed && (rc = log_dir_fsync(log->dir)) < 0)
         st_warn("%s: fsync: %s", log->dir, strerror(-rc));
-    if (cold_changed && (rc = tier__fsync_dir(log->cold_dir)) < 0)
+    if (cold_changed && (rc = log_dir_fsync(log->cold_dir)) < 0)
         st_warn("%s: fsync: %s", log->cold_dir, strerror(-rc));
 }
 
@@ -574,7 +574,7 @@ static int list_cold(log_t *log, bool created, struct seg_listing *ls,
                 log->cold_dir, n);
         if (rc == 0) {
             tier__parent_of(log->cold_dir, parent, sizeof(parent));
-            rc = tier__fsync_dir(parent);
+            rc = log_dir_fsync(parent);
         }
         return rc;
     }
@@ -963,11 +963,11 @@ void log_close(log_t *log)
                      strerror(-rc));
         log->dir_dirty = true;
     }
-    if (log->dir_dirty && (rc = tier__fsync_dir(log->dir)) < 0)
+    if (log->dir_dirty && (rc = log_dir_fsync(log->dir)) < 0)
         st_error("%s: fsync: %s", log->dir, strerror(-rc));
     if (log->parent_dirty) {
         tier__parent_of(log->dir, parent, sizeof(parent));
-        tier__fsync_dir(parent);
+        log_dir_fsync(parent);
     }
     log_free(log);
 }
@@ -1343,11 +1343,11 @@ int log_sync_run(log_sync_t *s)
         s->sync_dir = true;
     }
     if (!rc && s->sync_dir)
-        rc = tier__fsync_dir(s->dir);
+        rc = log_dir_fsync(s->dir);
     if (!rc && s->sync_parent) {
         char parent[SEG_DIR_MAX];
         tier__parent_of(s->dir, parent, sizeof(parent));
-        rc = tier__fsync_dir(parent);
+        rc = log_dir_fsync(parent);
     }
     s->result = rc;
     return rc;
@@ -1883,7 +1883,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
                 " was deleted while it moved: dropping its cold copy",
                 log->dir, m->base);
         tier__move_discard(m);
-        if ((r = tier__fsync_dir(log->cold_dir)) < 0)
+        if ((r = log_dir_fsync(log->cold_dir)) < 0)
             st_warn("%s: fsync: %s", log->cold_dir, strerror(-r));
         return 0;
     }
@@ -1915,7 +1915,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     }
     if (steps++ == max_steps)
         return 1;
-    rc = tier__fsync_dir(log->dir);
+    rc = log_dir_fsync(log->dir);
     if (r == 0)
         r = rc;
     if (r < 0)
@@ -1996,7 +1996,7 @@ int log_dir_mark_clean(const char *logdirs, bool clean)
     if (!clean) {
         if (unlink(path) < 0 && errno != ENOENT)
             return -errno;
-        return tier__fsync_dir(logdirs);
+        return log_dir_fsync(logdirs);
     }
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -2007,7 +2007,7 @@ int log_dir_mark_clean(const char *logdirs, bool clean)
         rc = -errno;
     close(fd);
     if (rc == 0)
-        rc = tier__fsync_dir(logdirs);
+        rc = log_dir_fsync(logdirs);
     return rc;
 }
 

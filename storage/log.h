@@ -374,4 +374,8 @@ bool log_dir_was_clean(const char *logdirs);
  * or -errno. */
 int log_dir_create(const char *dir);
 
+/* fsync of a directory, so that the entries created, renamed or removed in
+ * it are durable. Returns 0 or -errno. */
+int log_dir_fsync(const char *dir);
+
 #endif

@@ -47,7 +47,8 @@ static const char *const seg_exts[] = {".log", ".index", ".timeindex"};
 
 /* ---- small file helpers, shared with log.c ---- */
 
-int tier__fsync_dir(const char *path)
+/* log.h: public, for the broker's own files too. */
+int log_dir_fsync(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
@@ -306,7 +307,7 @@ static int step_commit(log_move_t *m)
 int tier__sync_dirs(const char *dir, size_t created_at)
 {
     char path[SEG_DIR_MAX], parent[SEG_DIR_MAX];
-    int rc = tier__fsync_dir(dir);
+    int rc = log_dir_fsync(dir);
     bool first = true;
 
     snprintf(path, sizeof(path), "%s", dir);
@@ -321,7 +322,7 @@ int tier__sync_dirs(const char *dir, size_t created_at)
         tier__parent_of(path, parent, sizeof(parent));
         if (strcmp(parent, path) == 0)
             break;
-        r = tier__fsync_dir(parent);
+        r = log_dir_fsync(parent);
         if (needed)
             rc = r;
         memcpy(path, parent, strlen(parent) + 1);

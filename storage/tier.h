@@ -72,8 +72,6 @@ void tier__move_discard(log_move_t *m);
  * here (0: none; every level below it was made too), so that the entries
  * of every new level can be synced. Returns 0 or -errno. */
 int tier__make_dirs(const char *dir, size_t *created_at);
-/* fsync of a directory by path; returns 0 or -errno. */
-int tier__fsync_dir(const char *path);
 /* The parent of dir ("." for a bare name, "/" for "/x"). */
 void tier__parent_of(const char *dir, char *out, size_t n);
 /* fsyncs dir and each of its ancestors, so that the path to dir is
