@@ -122,6 +122,31 @@ struct log {
     hot_map_t *hot_prev;
     int64_t hot_prev_since;
     bool hot_failed; /* mapping refused once: reads use sendfile */
+    /* Background jobs (log.h): queue slow file work instead of doing it;
+     * the queue, oldest first, and the number taken but not finished. */
+    bool background;
+    log_job_t *jobs, **jobs_tail;
+    size_t jobs_out;
+};
+
+/* A job of log.h's background work. Made and finished on the owner
+ * thread; run on one other thread in between, with no access to the log. */
+struct log_job {
+    log_job_t *next; /* in the log's queue */
+    log_job_kind_t kind;
+    int64_t base; /* LOAD, STORE_INDEX: the segment's base offset */
+    bool cold;    /* ... and its tier */
+    /* The segment went away (deleted, moved, the log freed) before the
+     * finish: nothing to apply, and a STORE_INDEX job owns idx. */
+    bool orphan;
+    char *dir; /* the segment's directory, or the one to fsync */
+    /* LOAD: the segment is loaded into this private copy, which holds
+     * its own file reference, and then handed over at the finish. */
+    seg_t *copy;
+    int64_t max_offset;
+    int32_t interval;
+    /* STORE_INDEX: the segment's idx (shared arrays, see seg_t.job). */
+    idx_t idx;
 };
 
 void log_config_default(log_config_t *cfg)
@@ -304,8 +329,8 @@ static void evict_sealed(log_t *log)
         size_t j, loaded = 0, lru = SIZE_MAX;
         for (j = 0; j + 1 < log->nsegs; j++) {
             seg_t *s = log->segs[j];
-            if (!s->loaded)
-                continue;
+            if (!s->loaded || s->job)
+                continue; /* a job shares its index */
             loaded++;
             if (lru == SIZE_MAX || s->used < log->segs[lru]->used)
                 lru = j;
@@ -323,8 +348,8 @@ static void evict_sealed(log_t *log)
     }
 }
 
-/* Loads a segment's file and index on first use. */
-static int ensure_loaded(log_t *log, size_t i)
+/* Loads a segment's file and index on first use, on this thread. */
+static int load_now(log_t *log, size_t i)
 {
     seg_t *seg = log->segs[i];
     int64_t max_off;
@@ -346,6 +371,277 @@ static int ensure_loaded(log_t *log, size_t i)
     return 0;
 }
 
+/* ---- background jobs ---- */
+
+static log_job_t *job_new(log_job_kind_t kind, const char *dir)
+{
+    log_job_t *job = mem_calloc(1, sizeof(*job));
+
+    if (!job)
+        return NULL;
+    job->kind = kind;
+    job->dir = mem_strndup(dir, strlen(dir));
+    if (!job->dir) {
+        mem_free(job);
+        return NULL;
+    }
+    idx_init(&job->idx);
+    return job;
+}
+
+static void job_free(log_job_t *job)
+{
+    if (job->kind == LOG_JOB_STORE_INDEX && job->orphan)
+        idx_fini(&job->idx);
+    seg_free(job->copy);
+    mem_free(job->dir);
+    mem_free(job);
+}
+
+static void job_queue(log_t *log, log_job_t *job)
+{
+    job->next = NULL;
+    *log->jobs_tail = job;
+    log->jobs_tail = &job->next;
+}
+
+/* The segment is going away (deleted, moved to the other tier, freed):
+ * its job, if any, will find nothing to apply, and an index write keeps
+ * the arrays it shares, which the segment forgets. */
+static void seg_detach_job(seg_t *seg)
+{
+    log_job_t *job = seg->job;
+
+    if (!job)
+        return;
+    job->orphan = true;
+    if (job->kind == LOG_JOB_STORE_INDEX)
+        idx_init(&seg->idx);
+    seg->job = NULL;
+}
+
+/* ensure_loaded in background mode: queues the load of segment i (once)
+ * and says to come back. Falls back to loading here without memory. */
+static int queue_load(log_t *log, size_t i)
+{
+    seg_t *seg = log->segs[i];
+    log_job_t *job;
+    int rc;
+
+    if (seg->job)
+        return -EWOULDBLOCK; /* queued or running already */
+    /* Opening is quick; the descriptor is the segment's, as in load_now. */
+    if ((rc = seg_open_file(seg, seg_dir(log, seg), false)) < 0)
+        return rc;
+    job = job_new(LOG_JOB_LOAD, seg_dir(log, seg));
+    if (job)
+        job->copy = seg_new(seg->base, 0);
+    if (!job || !job->copy) {
+        if (job)
+            job_free(job);
+        return load_now(log, i);
+    }
+    job->copy->file = seg_file_ref(seg->file);
+    job->base = seg->base;
+    job->cold = seg->cold;
+    job->max_offset = i + 1 < log->nsegs ? log->segs[i + 1]->base : INT64_MAX;
+    job->interval = log->cfg.index_interval_bytes;
+    seg->job = job;
+    job_queue(log, job);
+    return -EWOULDBLOCK;
+}
+
+/* Loads a segment's file and index on first use: here, or in background
+ * mode as a job (-EWOULDBLOCK until it is finished). */
+static int ensure_loaded(log_t *log, size_t i)
+{
+    seg_t *seg = log->segs[i];
+
+    seg->used = ++log->tick;
+    if (seg->loaded)
+        return 0;
+    return log->background ? queue_load(log, i) : load_now(log, i);
+}
+
+/* Writes the index files of a segment just sealed: here, or in background
+ * mode as a job that shares its idx until finished. */
+static void store_sealed_index(log_t *log, seg_t *seg)
+{
+    log_job_t *job = NULL;
+    int rc;
+
+    if (log->background && !seg->job && seg->loaded)
+        job = job_new(LOG_JOB_STORE_INDEX, seg_dir(log, seg));
+    if (job) {
+        /* The final time entry, as seg_store_index adds it. */
+        idx_append_time(&seg->idx, seg->max_ts, seg->max_ts_rel);
+        job->idx = seg->idx;
+        job->base = seg->base;
+        job->cold = seg->cold;
+        seg->job = job;
+        job_queue(log, job);
+        return;
+    }
+    if ((rc = seg_store_index(seg, seg_dir(log, seg))) < 0)
+        st_warn("%s: cannot write index of segment %" PRId64 ": %s", log->dir,
+                seg->base, strerror(-rc));
+}
+
+void log_set_background(log_t *log, bool on)
+{
+    log->background = on;
+}
+
+log_job_t *log_job_take(log_t *log)
+{
+    log_job_t *job = log->jobs;
+
+    if (!job)
+        return NULL;
+    log->jobs = job->next;
+    if (!log->jobs)
+        log->jobs_tail = &log->jobs;
+    job->next = NULL;
+    log->jobs_out++;
+    return job;
+}
+
+bool log_job_queued(const log_t *log)
+{
+    return log->jobs != NULL;
+}
+
+size_t log_jobs_out(const log_t *log)
+{
+    return log->jobs_out;
+}
+
+log_job_kind_t log_job_kind(const log_job_t *job)
+{
+    return job->kind;
+}
+
+int log_job_run(log_job_t *job)
+{
+    char opath[SEG_PATH_MAX], tpath[SEG_PATH_MAX];
+    enum seg_cut cut;
+    int rc, r;
+
+    switch (job->kind) {
+    case LOG_JOB_LOAD:
+        rc = seg_load(job->copy, job->dir, SEG_LOAD_TRUST, job->interval,
+                      job->max_offset, false, &cut);
+        /* Entries the files lacked (missing files, or a segment sealed
+         * without them) are written here rather than by the owner when
+         * the segment is unloaded or closed. */
+        if (rc == 0 && (r = seg_store_index(job->copy, job->dir)) < 0)
+            st_warn("%s: cannot write index of segment %" PRId64 ": %s",
+                    job->dir, job->base, strerror(-r));
+        return rc;
+    case LOG_JOB_STORE_INDEX:
+        seg_path(opath, sizeof(opath), job->dir, job->base, ".index");
+        seg_path(tpath, sizeof(tpath), job->dir, job->base, ".timeindex");
+        return idx_store(&job->idx, opath, tpath);
+    case LOG_JOB_SYNC_DIR:
+        return log_dir_fsync(job->dir);
+    }
+    return -EINVAL;
+}
+
+/* The segment a job works for, or SIZE_MAX when it went away. */
+static size_t job_seg(const log_t *log, const log_job_t *job)
+{
+    size_t i;
+
+    if (job->orphan || job->kind == LOG_JOB_SYNC_DIR)
+        return SIZE_MAX;
+    i = seg_find(log, job->base);
+    st_assert(i < log->nsegs && log->segs[i]->job == job);
+    return i;
+}
+
+/* A job's segment went away: index files it wrote for it are garbage,
+ * unless a segment of that base is in that tier again (never today). */
+static void job_remove_files(const log_t *log, const log_job_t *job)
+{
+    char path[SEG_PATH_MAX];
+    size_t i;
+
+    if (job->kind == LOG_JOB_SYNC_DIR)
+        return;
+    for (i = 0; i < log->nsegs; i++)
+        if (log->segs[i]->base == job->base && log->segs[i]->cold == job->cold)
+            return;
+    seg_path(path, sizeof(path), job->dir, job->base, ".index");
+    unlink(path);
+    seg_path(path, sizeof(path), job->dir, job->base, ".timeindex");
+    unlink(path);
+}
+
+int log_job_finish(log_t *log, log_job_t *job, int rc)
+{
+    size_t i = job_seg(log, job);
+    seg_t *seg = i == SIZE_MAX ? NULL : log->segs[i];
+
+    st_assert(log->jobs_out > 0);
+    log->jobs_out--;
+    if (!seg) {
+        if (job->kind == LOG_JOB_SYNC_DIR && rc < 0 && rc != -ECANCELED)
+            st_warn("%s: fsync after a move to the cold tier: %s (the next "
+                    "open removes the local copy if it comes back)",
+                    job->dir, strerror(-rc));
+        job_remove_files(log, job);
+        job_free(job);
+        return rc;
+    }
+    seg->job = NULL;
+    if (job->kind == LOG_JOB_LOAD && rc == 0) {
+        seg_t *c = job->copy;
+        idx_fini(&seg->idx);
+        seg->idx = c->idx;
+        idx_init(&c->idx);
+        seg->size = c->size;
+        seg->next_offset = c->next_offset;
+        seg->max_ts = c->max_ts;
+        seg->max_ts_rel = c->max_ts_rel;
+        seg->since_index = c->since_index;
+        seg->loaded = c->loaded;
+        seg->ts_known = c->ts_known;
+        evict_sealed(log);
+    } else if (job->kind == LOG_JOB_STORE_INDEX) {
+        /* The arrays are the segment's again; what the files now hold: */
+        seg->idx.off_synced = job->idx.off_synced;
+        seg->idx.off_file = job->idx.off_file;
+        seg->idx.time_synced = job->idx.time_synced;
+        seg->idx.time_file = job->idx.time_file;
+        if (rc < 0) {
+            seg->idx.off_file = seg->idx.time_file = UINT32_MAX;
+            if (rc != -ECANCELED)
+                st_warn("%s: cannot write index of segment %" PRId64 ": %s",
+                        log->dir, seg->base, strerror(-rc));
+        }
+    }
+    job_free(job);
+    return rc;
+}
+
+/* Drops the jobs still queued (log_free): nobody runs them now. */
+static void drop_queued_jobs(log_t *log)
+{
+    log_job_t *job;
+
+    while ((job = log->jobs)) {
+        size_t i = job_seg(log, job);
+        log->jobs = job->next;
+        if (i != SIZE_MAX)
+            log->segs[i]->job = NULL; /* STORE_INDEX: idx stays its own */
+        if (job->kind == LOG_JOB_SYNC_DIR)
+            log->dir_dirty = true; /* log_close fsyncs it instead */
+        job_free(job);
+    }
+    log->jobs_tail = &log->jobs;
+}
+
 /* Drops the oldest segment and its files; readers keep their slices. */
 static void delete_oldest(log_t *log)
 {
@@ -354,6 +650,7 @@ static void delete_oldest(log_t *log)
     st_assert(log->nsegs > 1);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
+    seg_detach_job(seg);
     seg_unlink(seg_dir(log, seg), seg->base);
     seg_file_deleted(seg->file);
     st_info("%s: deleted segment %" PRId64 " (%" PRId64 " bytes%s)", log->dir,
@@ -704,6 +1001,9 @@ static void log_free(log_t *log)
 {
     size_t i;
 
+    /* A job taken would find its segment freed. */
+    st_assert(log->jobs_out == 0);
+    drop_queued_jobs(log);
     for (i = 0; i < log->nsegs; i++)
         seg_free(log->segs[i]);
     log_io_trail_fini(&log->trail);
@@ -722,7 +1022,7 @@ static int add_local_active(log_t *log)
 {
     seg_t *last = active(log), *seg;
     int64_t next;
-    int rc = ensure_loaded(log, log->nsegs - 1);
+    int rc = load_now(log, log->nsegs - 1);
 
     if (rc < 0)
         return rc;
@@ -803,6 +1103,8 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
     int rc;
 
     log = mem_calloc(1, sizeof(*log));
+    if (log)
+        log->jobs_tail = &log->jobs;
     if (!log)
         return -ENOMEM;
     rc = dir_dup(dir, &log->dir);
@@ -942,7 +1244,9 @@ void log_close(log_t *log)
 
     if (!log)
         return;
-    st_assert(!log->sync_pending && !log->move);
+    st_assert(!log->sync_pending && !log->move && log->jobs_out == 0);
+    /* Their work is done below (indexes, the directory's fsync). */
+    drop_queued_jobs(log);
     for (i = 0; i < log->nsegs; i++) {
         seg_t *seg = log->segs[i];
         seal_io(log, seg);
@@ -1239,9 +1543,7 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
                                   seg_start, seg->size);
                 seal_io(log, seg);
                 seg_start = 0;
-                if ((rc = seg_store_index(seg, log->dir)) < 0)
-                    st_warn("%s: cannot write index of segment %" PRId64 ": %s",
-                            log->dir, seg->base, strerror(-rc));
+                store_sealed_index(log, seg);
                 seg->used = ++log->tick;
                 seg = log->segs[++si];
             }
@@ -1631,7 +1933,7 @@ int log_scan_batches(log_t *log, int64_t from, log_scan_fn cb, void *arg)
         log_batch_info_t info;
         seg_reader_t r;
         int64_t pos;
-        int rc = ensure_loaded(log, i);
+        int rc = load_now(log, i);
 
         if (rc < 0)
             return rc;
@@ -1687,7 +1989,10 @@ int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts)
         int64_t e, p = 0;
 
         if (!seg->ts_known || seg->max_ts >= ts) {
-            if (ensure_loaded(log, i) < 0)
+            int rc = ensure_loaded(log, i);
+            if (rc == -EWOULDBLOCK)
+                return rc;
+            if (rc < 0)
                 return -1;
         }
         if (seg->max_ts < ts)
@@ -1858,6 +2163,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     char path[SEG_PATH_MAX];
     int steps = 0, r = 0;
     seg_t *seg = NULL;
+    log_job_t *job;
     size_t i, k;
 
     st_assert(log->move == m && (rc != 0 || m->step == TIER_STEP_DONE));
@@ -1896,6 +2202,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     seg_file_deleted(seg->file);
     seg_file_unref(seg->file);
     seg->file = NULL;
+    seg_detach_job(seg);
     seg_unload(seg);
     seg->cold = true;
     seg->read_dropped = 0; /* another file now */
@@ -1915,7 +2222,12 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     }
     if (steps++ == max_steps)
         return 1;
-    rc = log_dir_fsync(log->dir);
+    if (log->background && (job = job_new(LOG_JOB_SYNC_DIR, log->dir))) {
+        job_queue(log, job); /* its failure is logged by log_job_finish */
+        rc = 0;
+    } else {
+        rc = log_dir_fsync(log->dir);
+    }
     if (r == 0)
         r = rc;
     if (r < 0)

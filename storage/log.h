@@ -21,9 +21,13 @@
  * segments in offset order, each in one tier, the cold ones being the
  * oldest. A move copies and checks on a worker (log_move_*), like a sync.
  *
+ * Background: the slow file work that remains (loading or rebuilding a
+ * sealed segment's index, writing it at a roll, a directory fsync after a
+ * move) can be queued as jobs for a worker too (log_set_background).
+ *
  * Thread: a log_t is owned by one shard thread; every function is called
- * from that thread, except log_sync_run and log_move_run (any thread) and
- * the log_dir_* helpers. */
+ * from that thread, except log_sync_run, log_move_run and log_job_run (any
+ * thread) and the log_dir_* helpers. */
 #ifndef STRATA_STORAGE_LOG_H
 #define STRATA_STORAGE_LOG_H
 
@@ -269,14 +273,16 @@ typedef struct log_slice {
  * batch boundary within max_bytes, but always covers that first batch even
  * when larger (KIP-74). It may stop at the segment's end: the caller reads
  * again from the offset after it. offset == end offset: returns 0 with len
- * 0. Offsets outside [start, end]: -ERANGE. Other errors: -errno, or
- * -EIO when a batch header on disk is invalid. */
+ * 0. Offsets outside [start, end]: -ERANGE. -EWOULDBLOCK: its segment is
+ * being loaded (background jobs, below). Other errors: -errno, or -EIO
+ * when a batch header on disk is invalid. */
 int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out);
 
 /* The base offset of the first batch (at or after the start offset) whose
  * maxTimestamp >= ts, and that timestamp in *found_ts; -1 when there is
  * none (ListOffsets by timestamp; the special timestamps -1/-2/-3 are the
- * caller's). A batch, not a record, is the unit: the answer may lie a few
+ * caller's); -EWOULDBLOCK when a segment must be loaded first (background
+ * jobs, below). A batch, not a record, is the unit: the answer may lie a few
  * records before the first record at ts. */
 int64_t log_offset_for_time(log_t *log, int64_t ts, int64_t *found_ts);
 
@@ -320,7 +326,8 @@ typedef struct log_move log_move_t;
  * is reopened, once that segment has failed the copy's check (-EBADMSG):
  * it stays local, and the segments after it too, since the cold ones are
  * always the oldest; retention removes it in time. Deciding may load the
- * segment's index (its largest timestamp), as retention does. */
+ * segment's index (its largest timestamp), as retention does (in
+ * background mode: NULL, and the load is queued). */
 log_move_t *log_move_prepare(log_t *log, int64_t now_ms);
 /* Any thread, no access to the log_t: copies the segment's .log into the
  * cold dir under a temporary name (copy_file_range, falling back to
@@ -352,6 +359,59 @@ int log_move_finish(log_t *log, log_move_t *m, int rc);
 void log_move_cancel(log_t *log, log_move_t *m);
 /* Whether a move is outstanding. */
 bool log_move_pending(const log_t *log);
+
+/* ---- background jobs: slow file work off the owner thread ----
+ *
+ * Three pieces of work on a log's files can take long: loading a sealed
+ * segment's index (reading its index files, or rebuilding them from the
+ * .log when they are missing or do not match it: about a second per GiB
+ * of small batches), writing a sealed segment's index files at a roll (a
+ * few MiB of new page-cache pages), and fsyncing the local directory after
+ * a cold move. By default they run inline. After log_set_background(log,
+ * true) the log queues them as jobs instead; the owner takes each
+ * (log_job_take), runs it on another thread (log_job_run) and finishes it
+ * on the owner thread (log_job_finish), which applies its result:
+ * - log_read and log_offset_for_time return -EWOULDBLOCK when they need a
+ *   sealed segment that is not loaded, and queue its load: call again
+ *   once that load is finished (a failed load is queued again by the next
+ *   call);
+ * - log_retention_run and log_move_prepare stop where they would need a
+ *   load (queued too), and go on at their next call;
+ * - a roll queues the sealed segment's index write, and log_move_finish
+ *   the directory's fsync.
+ * log_open, log_scan_batches and log_close stay synchronous. A segment
+ * deleted or moved while its job runs is handled by log_job_finish (the
+ * job's index files are removed with it). Every job taken must be
+ * finished before log_close or log_destroy; jobs still queued are dropped
+ * there (log_close writes the indexes itself). */
+typedef struct log_job log_job_t;
+
+typedef enum log_job_kind {
+    LOG_JOB_LOAD,        /* load (or rebuild) a sealed segment's index */
+    LOG_JOB_STORE_INDEX, /* write a sealed segment's index files */
+    LOG_JOB_SYNC_DIR,    /* fsync the local directory after a cold move */
+    LOG_JOB_KIND_LAST = LOG_JOB_SYNC_DIR,
+} log_job_kind_t;
+
+/* Owner thread: queue slow file work as jobs (true) or do it inline. */
+void log_set_background(log_t *log, bool on);
+/* Owner thread: the oldest queued job, now the caller's to run and finish;
+ * NULL when none is queued. */
+log_job_t *log_job_take(log_t *log);
+/* Whether a job is queued (not yet taken). */
+bool log_job_queued(const log_t *log);
+log_job_kind_t log_job_kind(const log_job_t *job);
+/* Any thread, no access to the log_t. Returns 0 or -errno. A load that
+ * had to rebuild the index writes the index files as log_open would. */
+int log_job_run(log_job_t *job);
+/* Owner thread, after log_job_run returned rc (or, with rc = -ECANCELED,
+ * instead of running it). Applies a load to its segment (its index, size,
+ * largest timestamp) or records what an index write wrote; a job whose
+ * segment was deleted or moved meanwhile removes the index files it may
+ * have written for it. Frees job and returns rc. */
+int log_job_finish(log_t *log, log_job_t *job, int rc);
+/* Taken jobs not yet finished. */
+size_t log_jobs_out(const log_t *log);
 
 typedef struct log_tier_stats {
     int64_t local_bytes, cold_bytes;

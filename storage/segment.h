@@ -56,6 +56,7 @@ static inline void seg_file_deleted(seg_file_t *f)
 }
 
 struct log_io;
+struct log_job;
 
 typedef struct seg {
     int64_t base;          /* base offset, the file name */
@@ -78,6 +79,10 @@ typedef struct seg {
     /* Reads far behind the tail drop the pages they have passed: bytes
      * below this were already dropped (log_read, the recycling modes). */
     int64_t read_dropped;
+    /* The background job (log.h) loading this segment, or writing its
+     * index files from its idx, which it then shares: while set, idx is
+     * neither changed nor freed here. NULL when none. */
+    struct log_job *job;
 } seg_t;
 
 /* Builds "<dir>/<base as 20 digits><ext>". */
