@@ -221,8 +221,11 @@ struct brk_part {
     bool syncing;
     uint64_t sync_seq; /* syncs prepared so far */
     bool moving;       /* a segment move to the cold tier is outstanding */
-    bool closing;      /* closed while a sync was running: finish after it */
-    bool destroy;      /* ... and delete its files then (topic deleted) */
+    int jobs_running;  /* the log's background jobs on the thread pool */
+    /* Fetch and ListOffsets ops waiting for a segment's load (a job) */
+    brk_pop_t *load_head, *load_tail;
+    bool closing; /* closed while a sync was running: finish after it */
+    bool destroy; /* ... and delete its files then (topic deleted) */
     /* long-poll fetches waiting for data */
     struct brk_waiter {
         struct brk_waiter *next;

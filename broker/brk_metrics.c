@@ -137,6 +137,16 @@ void met_tier_move_done(met_shard_t *m, uint64_t ns, bool failed,
     bump(&m->tier_moved_bytes, bytes);
 }
 
+void met_log_job_done(met_shard_t *m, int kind, uint64_t ns, bool failed)
+{
+    if (kind < 0 || kind >= MET_LOG_JOB_KINDS)
+        return;
+    bump(&m->log_jobs[kind], 1);
+    bump(&m->log_job_ns[kind], ns);
+    if (failed)
+        bump(&m->log_job_failures[kind], 1);
+}
+
 void met_fetch_bytes(met_shard_t *m, bool hot, uint64_t bytes)
 {
     bump(hot ? &m->fetch_hot_bytes : &m->fetch_file_bytes, bytes);
@@ -780,6 +790,40 @@ static void render_tier_moves(const met_view_t *v, met_buf_t *b)
     met_buf_printf(b, "strata_tier_moved_bytes_total %" PRIu64 "\n", bytes);
 }
 
+static void render_log_jobs(const met_view_t *v, met_buf_t *b)
+{
+    /* In log_job_kind_t's order. */
+    static const char *const kinds[MET_LOG_JOB_KINDS] = {"load", "store_index",
+                                                         "sync_dir"};
+    uint64_t n[MET_LOG_JOB_KINDS] = {0}, f[MET_LOG_JOB_KINDS] = {0},
+             ns[MET_LOG_JOB_KINDS] = {0};
+    for (int s = 0; s < v->nshards; s++)
+        for (int k = 0; k < MET_LOG_JOB_KINDS; k++) {
+            n[k] += get(&v->shards[s]->log_jobs[k]);
+            f[k] += get(&v->shards[s]->log_job_failures[k]);
+            ns[k] += get(&v->shards[s]->log_job_ns[k]);
+        }
+    family(b, "strata_log_jobs_total", "counter",
+           "Background jobs of the partition logs run off the shard loops: "
+           "load (read or rebuild a sealed segment's index), store_index "
+           "(write it at a roll), sync_dir (fsync after a cold move).");
+    for (int k = 0; k < MET_LOG_JOB_KINDS; k++)
+        met_buf_printf(b, "strata_log_jobs_total{kind=\"%s\"} %" PRIu64 "\n",
+                       kinds[k], n[k]);
+    family(b, "strata_log_job_failures_total", "counter",
+           "Background jobs of the partition logs that failed.");
+    for (int k = 0; k < MET_LOG_JOB_KINDS; k++)
+        met_buf_printf(
+            b, "strata_log_job_failures_total{kind=\"%s\"} %" PRIu64 "\n",
+            kinds[k], f[k]);
+    family(b, "strata_log_job_seconds_total", "counter",
+           "Time the background jobs of the partition logs ran on worker "
+           "threads.");
+    for (int k = 0; k < MET_LOG_JOB_KINDS; k++)
+        met_buf_printf(b, "strata_log_job_seconds_total{kind=\"%s\"} %.6f\n",
+                       kinds[k], (double)ns[k] / 1e9);
+}
+
 static void render_fetch_sources(const met_view_t *v, met_buf_t *b)
 {
     uint64_t hot = 0, file = 0;
@@ -1125,6 +1169,7 @@ void met_render_prometheus(const met_view_t *v, met_buf_t *out)
     render_requests(v, out);
     render_fsync(v, out);
     render_tier_moves(v, out);
+    render_log_jobs(v, out);
     render_fetch_sources(v, out);
     render_connections(v, out);
     render_dirs(v, out);

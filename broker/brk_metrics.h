@@ -79,6 +79,9 @@ static inline int met_err_slot(kp_err_t err)
 
 struct met_topic; /* shard-only table entry (brk_metrics.c) */
 
+/* log_job_kind_t's values (checked where the broker counts them). */
+#define MET_LOG_JOB_KINDS 3
+
 typedef struct met_shard {
     _Alignas(64) _Atomic uint64_t requests[MET_API_SLOTS][MET_ERR_SLOTS];
     met_hist_t latency[MET_API_SLOTS];
@@ -90,6 +93,11 @@ typedef struct met_shard {
     /* Record bytes sent by Fetch: from the hot tier's mappings (writev),
      * and as file ranges (sendfile). */
     _Atomic uint64_t fetch_hot_bytes, fetch_file_bytes;
+    /* Background jobs of the logs (log.h), by log_job_kind_t: ended,
+     * failed, and nanoseconds spent running on the thread pool. */
+    _Atomic uint64_t log_jobs[MET_LOG_JOB_KINDS];
+    _Atomic uint64_t log_job_failures[MET_LOG_JOB_KINDS];
+    _Atomic uint64_t log_job_ns[MET_LOG_JOB_KINDS];
     /* Shard thread only: bytes and records in and out per topic, an open
      * hash table keyed by topic id. */
     _Alignas(64) struct met_topic **topics;
@@ -109,6 +117,9 @@ void met_fsync_done(met_shard_t *m, uint64_t ns, bool failed);
  * check, fsync and rename) and the bytes moved when it succeeded. */
 void met_tier_move_done(met_shard_t *m, uint64_t ns, bool failed,
                         uint64_t bytes);
+/* A log's background job ended (shard thread): kind is a log_job_kind_t,
+ * ns the time it ran on the worker. */
+void met_log_job_done(met_shard_t *m, int kind, uint64_t ns, bool failed);
 /* Record bytes put into a Fetch response (shard thread): from a mapping
  * (hot) or a file range. */
 void met_fetch_bytes(met_shard_t *m, bool hot, uint64_t bytes);

@@ -158,6 +158,10 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
         return rc;
     }
     drop_stale_snapshot(p);
+    /* Index loads, rebuilds and writes go to the thread pool (part_jobs).
+     * Not for __consumer_offsets: the coordinator replays it at start
+     * with plain reads, a few MiB per loop turn. */
+    log_set_background(p->log, !brk_topic_is_internal(t->name, t->name_len));
     p->topic_id = t->id;
     p->index = index;
     p->max_message_bytes = t->cfg.max_message_bytes;
@@ -179,9 +183,19 @@ static void fail_ops(brk_shard_t *sh, brk_pop_t *op, kp_err_t err)
 }
 
 static void wake_waiters(brk_shard_t *sh, brk_part_t *p, bool all);
+static void part_jobs(brk_shard_t *sh, brk_part_t *p);
+
+/* A worker still uses the log's files: closing must wait for it. */
+static bool part_busy(const brk_part_t *p)
+{
+    return p->syncing || p->moving || p->jobs_running > 0 ||
+           (p->pids && p->pids->snapping);
+}
 
 static void part_free(brk_shard_t *sh, brk_part_t *p, bool destroy)
 {
+    fail_ops(sh, p->load_head, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    p->load_head = p->load_tail = NULL;
     fail_ops(sh, p->pend_head, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
     p->pend_head = p->pend_tail = NULL;
     fail_ops(sh, p->sync_head, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
@@ -232,9 +246,10 @@ void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy)
         *d = p->next_dirty;
         p->dirty = false;
     }
-    if (p->syncing || p->moving || (p->pids && p->pids->snapping)) {
+    if (part_busy(p)) {
         /* A worker still uses the log's files: finish in sync_after,
-         * snap_after or move_after, closing or deleting as asked here. */
+         * snap_after, move_after or job_after, closing or deleting as
+         * asked here. */
         p->closing = true;
         p->destroy = destroy;
         p->hnext = NULL;
@@ -292,6 +307,7 @@ void brk_parts_retention(brk_shard_t *sh, int64_t now_ms)
     for (size_t i = 0; i < sh->nbuckets; i++) {
         for (brk_part_t *p = sh->parts[i]; p; p = p->hnext) {
             int n = log_retention_run(p->log, now_ms);
+            part_jobs(sh, p); /* a load retention needs first */
             if (n > 0)
                 st_info("retention: deleted %d segment(s) of %s, log start "
                         "offset now %lld",
@@ -365,7 +381,7 @@ static void sync_after(uv_work_t *w, int status)
     for (op = p->sync_head; op; op = op->next)
         p->sync_tail = op;
     if (p->closing) {
-        if ((!p->pids || !p->pids->snapping) && !p->moving)
+        if (!part_busy(p))
             part_free(sh, p, p->destroy);
     } else if (p->sync_head) {
         start_sync(sh, p);
@@ -404,6 +420,86 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p)
     sh->syncs_running++;
     net_server_busy(net_shard_server(sh->ns), 1);
     uv_queue_work(net_shard_loop(sh->ns), &j->work, sync_work, sync_after);
+}
+
+/* ---- background jobs of the logs ---- */
+
+/* The slow file work of a log (log.h: index loads and rebuilds, index
+ * writes at a roll, the directory fsync after a move) runs on libuv's
+ * thread pool. Counted with the fsyncs in syncs_running and the server's
+ * busy count, so that shutdown and partition close wait for them. */
+struct log_job_work {
+    uv_work_t work;
+    brk_shard_t *sh;
+    brk_part_t *p;
+    log_job_t *job;
+    int rc;
+    uint64_t ns;
+};
+
+_Static_assert(LOG_JOB_KIND_LAST + 1 == MET_LOG_JOB_KINDS,
+               "metrics count every job kind");
+
+static void rerun_loads(brk_shard_t *sh, brk_part_t *p, int rc);
+
+static void job_work(uv_work_t *w)
+{
+    struct log_job_work *j = w->data;
+    uint64_t t0 = st_now_ns();
+    j->rc = log_job_run(j->job);
+    j->ns = st_now_ns() - t0;
+}
+
+static void job_after(uv_work_t *w, int status)
+{
+    struct log_job_work *j = w->data;
+    brk_shard_t *sh = j->sh;
+    brk_part_t *p = j->p;
+    log_job_kind_t kind = log_job_kind(j->job);
+    int rc = log_job_finish(p->log, j->job, status < 0 ? -ECANCELED : j->rc);
+
+    met_log_job_done(sh->met, (int)kind, j->ns, rc < 0);
+    sh->syncs_running--;
+    net_server_busy(net_shard_server(sh->ns), -1);
+    mem_free(j);
+    p->jobs_running--;
+    if (p->closing) {
+        if (!part_busy(p))
+            part_free(sh, p, p->destroy);
+    } else if (kind == LOG_JOB_LOAD) {
+        rerun_loads(sh, p, rc);
+    }
+    if (sh->stopped && sh->syncs_running == 0)
+        mem_free(sh);
+}
+
+/* Hands the jobs the log has queued to the thread pool. */
+static void part_jobs(brk_shard_t *sh, brk_part_t *p)
+{
+    log_job_t *job;
+
+    while (!p->closing && !sh->stopped && (job = log_job_take(p->log))) {
+        struct log_job_work *j = mem_calloc(1, sizeof(*j));
+        if (!j) {
+            /* Finished unrun: a load is asked for again by the next read,
+             * an index write is redone by log_close. */
+            if (log_job_kind(job) == LOG_JOB_LOAD) {
+                log_job_finish(p->log, job, -ENOMEM);
+                rerun_loads(sh, p, -ENOMEM);
+            } else {
+                log_job_finish(p->log, job, -ENOMEM);
+            }
+            continue;
+        }
+        j->sh = sh;
+        j->p = p;
+        j->job = job;
+        j->work.data = j;
+        p->jobs_running++;
+        sh->syncs_running++;
+        net_server_busy(net_shard_server(sh->ns), 1);
+        uv_queue_work(net_shard_loop(sh->ns), &j->work, job_work, job_after);
+    }
 }
 
 /* ---- the cold tier ---- */
@@ -461,8 +557,9 @@ static void move_after(uv_work_t *w, int status)
     mem_free(j);
     p->moving = false;
     sh->tier_moving = false;
+    part_jobs(sh, p); /* the local directory's fsync */
     if (p->closing) {
-        if (!p->syncing && !(p->pids && p->pids->snapping))
+        if (!part_busy(p))
             part_free(sh, p, p->destroy);
     } else if (rc == 0 && !sh->stopped) {
         /* Catching up (a backlog after start, or a burst): go on with
@@ -480,8 +577,10 @@ static bool start_move(brk_shard_t *sh, brk_part_t *p, int64_t now_ms)
     if (p->moving || p->closing)
         return false;
     m = log_move_prepare(p->log, now_ms);
-    if (!m)
+    if (!m) {
+        part_jobs(sh, p); /* a load the decision needs first */
         return false;
+    }
     j = mem_calloc(1, sizeof(*j));
     if (!j) {
         log_move_cancel(p->log, m);
@@ -554,7 +653,7 @@ static void snap_after(uv_work_t *w, int status)
     p->pids->snapping = false;
     if (p->closing) {
         /* part_free writes the final snapshot itself. */
-        if (!p->syncing && !p->moving)
+        if (!part_busy(p))
             part_free(sh, p, p->destroy);
     } else if (p->pids->snap_again && brk_pid_mark(&p->pids->t) == 0) {
         /* Only between turns: batches checked this turn but not yet
@@ -685,6 +784,8 @@ static void flush_part(brk_shard_t *sh, brk_part_t *p)
         if (log_segment_count(p->log) > nsegs || p->pids->snap_again)
             start_snapshot(sh, p);
     }
+    if (log_job_queued(p->log))
+        part_jobs(sh, p); /* a roll's index write */
     while (op) {
         brk_pop_t *next = op->next;
         op->next = NULL;
@@ -830,6 +931,19 @@ static void exec_produce(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
     }
 }
 
+/* The op needs a segment that a job is loading: it waits for the job's
+ * end (rerun_loads), while the loop serves everything else. */
+static void wait_load(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+{
+    op->next = NULL;
+    if (p->load_tail)
+        p->load_tail->next = op;
+    else
+        p->load_head = op;
+    p->load_tail = op;
+    part_jobs(sh, p);
+}
+
 static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
 {
     int64_t start = log_start_offset(p->log), end = log_end_offset(p->log);
@@ -840,6 +954,10 @@ static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
         op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
     } else if (op->offset < end) {
         rc = log_read(p->log, op->offset, (size_t)op->max_bytes, &op->slice);
+        if (rc == -EWOULDBLOCK) {
+            wait_load(sh, p, op);
+            return;
+        }
         if (rc == -ERANGE)
             op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
         else if (rc < 0)
@@ -862,9 +980,36 @@ static void exec_list(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
     } else {
         int64_t ts = -1;
         op->base_offset = log_offset_for_time(p->log, op->timestamp, &ts);
+        if (op->base_offset == -EWOULDBLOCK) {
+            wait_load(sh, p, op);
+            return;
+        }
         op->ts_out = op->base_offset >= 0 ? ts : -1;
     }
     brk_pop_reply(sh, op);
+}
+
+/* A load ended: the ops that waited for one run again (and may wait for
+ * the next segment's), or fail with it. Retention and the cold tier,
+ * which skip what is not loaded yet, go on at their next pass. */
+static void rerun_loads(brk_shard_t *sh, brk_part_t *p, int rc)
+{
+    brk_pop_t *op = p->load_head;
+
+    p->load_head = p->load_tail = NULL;
+    if (rc < 0) {
+        fail_ops(sh, op, KP_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    while (op) {
+        brk_pop_t *next = op->next;
+        op->next = NULL;
+        if (op->kind == BRK_POP_FETCH)
+            exec_fetch(sh, p, op);
+        else
+            exec_list(sh, p, op);
+        op = next;
+    }
 }
 
 /* DeleteRecords: moves the log start offset, deleting the segments wholly
