@@ -5,7 +5,10 @@
 # case and the Strata/mock ratio measured in the same run. Measures only:
 # nothing here asserts a speed.
 #
-#   bench/run.sh [-r REPS] [-q]      (-q: a quick, smaller matrix)
+#   bench/run.sh [-r REPS] [-q] [-s KEY=VALUE]...
+#
+# -q: a quick, smaller matrix; -s: a broker setting (--set), repeatable,
+# to measure a configuration against the defaults.
 #
 # Needs root for apt-get the first time (librdkafka-dev). The broker runs
 # from build/ (release preset) with a temporary data dir on 127.0.0.1.
@@ -13,11 +16,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=3
 quick=0
-while getopts "r:q" o; do
+sets=()
+while getopts "r:qs:" o; do
     case $o in
     r) reps=$OPTARG ;;
     q) quick=1 ;;
-    *) echo "usage: bench/run.sh [-r REPS] [-q]" >&2; exit 2 ;;
+    s) sets+=(--set "$OPTARG") ;;
+    *) echo "usage: bench/run.sh [-r REPS] [-q] [-s KEY=VALUE]..." >&2; exit 2 ;;
     esac
 done
 
@@ -52,7 +57,7 @@ fi
 work=$(mktemp -d /tmp/strata-bench.XXXXXX)
 port=$((20000 + RANDOM % 20000))
 ./build/strata --set "listeners=PLAINTEXT://127.0.0.1:$port" \
-    --set "log.dirs=$work/data" >"$work/strata.log" 2>&1 &
+    --set "log.dirs=$work/data" "${sets[@]}" >"$work/strata.log" 2>&1 &
 broker=$!
 "$mock_bin" >"$work/mock.addr" 2>/dev/null &
 mock=$!
@@ -172,6 +177,7 @@ m100=$(med mock_100_acks1.msgs)
 m1k=$(med mock_1k_acks1.mb)
 printf '\nmedians of %d runs (%s, %d cores, rdkafka_performance %s)\n' "$reps" \
     "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(pkg-config --modversion rdkafka)"
+[ ${#sets[@]} -gt 0 ] && printf 'broker settings: %s\n' "${sets[*]}"
 printf '\nclient rdkafka_performance\n'
 printf '%-36s %12s %10s %10s\n' case msgs/s MB/s "vs mock"
 line() { # label key ref
