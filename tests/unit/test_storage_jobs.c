@@ -345,6 +345,46 @@ static void test_segment_deleted_while_job_runs(void **state)
     log_close(log);
 }
 
+/* A segment moves to the cold tier while its index is being rebuilt: the
+ * load applies nothing, the local index files it wrote go, and reads are
+ * served from the cold copy. */
+static void test_segment_moved_while_loading(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    log_slice_t s;
+    log_move_t *m;
+    log_job_t *load;
+    char path[SEG_PATH_MAX];
+    (void)state;
+
+    fill(&c);
+    seg_path(path, sizeof(path), pdir, 0, ".index");
+    assert_int_equal(unlink(path), 0);
+    c.cold_dir = cdir;
+    c.local_retention_bytes = 0; /* due by size: no timestamp needed */
+    assert_int_equal(log_open(pdir, &c, false, &log), 0);
+    log_set_background(log, true);
+    assert_int_equal(log_read(log, 1, 100, &s), -EWOULDBLOCK);
+    load = log_job_take(log);
+    m = log_move_prepare(log, st_wall_ms());
+    assert_non_null(m);
+    assert_int_equal(log_move_run(m), 0);
+    assert_int_equal(log_move_finish(log, m, 0), 0);
+    assert_true(exists(cdir, 0, ".log"));
+    assert_false(exists(pdir, 0, ".log"));
+    /* The load runs after the move: it rewrites the local index. */
+    assert_int_equal(run_elsewhere(load), 0);
+    assert_true(exists(pdir, 0, ".index"));
+    assert_int_equal(log_job_finish(log, load, 0), 0);
+    assert_false(exists(pdir, 0, ".index"));
+    assert_false(exists(pdir, 0, ".timeindex"));
+    assert_true(exists(cdir, 0, ".index"));
+    drain(log); /* the move's directory fsync, the cold segment's load */
+    check_tail(log, 0);
+    log_close(log);
+}
+
 /* Retention by time needs the oldest segment's largest timestamp: in
  * background mode it queues the load and deletes after it. */
 static void test_retention_waits_for_load(void **state)
@@ -410,6 +450,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_segment_deleted_while_job_runs,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_moved_while_loading, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_retention_waits_for_load, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_move_queues_dir_fsync, setup,
