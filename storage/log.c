@@ -607,6 +607,9 @@ int log_job_finish(log_t *log, log_job_t *job, int rc)
         seg->since_index = c->since_index;
         seg->loaded = c->loaded;
         seg->ts_known = c->ts_known;
+        /* The newest in use: the reads that waited for it run next, so
+         * the eviction must not pick it (they would queue it again). */
+        seg->used = ++log->tick;
         evict_sealed(log);
     } else if (job->kind == LOG_JOB_STORE_INDEX) {
         /* The arrays are the segment's again; what the files now hold: */
@@ -1103,10 +1106,9 @@ int log_open(const char *dir, const log_config_t *cfg, bool recover,
     int rc;
 
     log = mem_calloc(1, sizeof(*log));
-    if (log)
-        log->jobs_tail = &log->jobs;
     if (!log)
         return -ENOMEM;
+    log->jobs_tail = &log->jobs;
     rc = dir_dup(dir, &log->dir);
     if (rc < 0) {
         mem_free(log);

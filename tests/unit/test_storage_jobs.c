@@ -385,6 +385,47 @@ static void test_segment_moved_while_loading(void **state)
     log_close(log);
 }
 
+/* A load finishing while more sealed segments are loaded than are kept
+ * evicts another one, never the segment just loaded: the reads that
+ * waited for it run next. */
+static void test_loaded_segment_survives_eviction(void **state)
+{
+    log_config_t c = small_cfg();
+    log_t *log;
+    log_slice_t s;
+    log_job_t *job;
+    int64_t b[64];
+    size_t n;
+    (void)state;
+
+    assert_int_equal(log_open(pdir, &c, false, &log), 0);
+    while (log_segment_count(log) < 8)
+        append_batches(log, 10, 3, 300);
+    log_close(log);
+    n = bases(b, 64);
+    assert_true(n >= 8);
+    assert_int_equal(log_open(pdir, &c, false, &log), 0);
+    log_set_background(log, true);
+    /* Segment 5's load is asked for first... */
+    assert_int_equal(log_read(log, b[5], 100, &s), -EWOULDBLOCK);
+    job = log_job_take(log);
+    /* ...then segments 1-4 are loaded and read after it. */
+    for (int k = 1; k <= 4; k++) {
+        int rc = log_read(log, b[k], 100, &s);
+        if (rc == -EWOULDBLOCK) {
+            log_job_t *j = log_job_take(log);
+            assert_int_equal(log_job_finish(log, j, run_elsewhere(j)), 0);
+            rc = log_read(log, b[k], 100, &s);
+        }
+        assert_int_equal(rc, 0);
+        mem_unref(s.ref);
+    }
+    assert_int_equal(log_job_finish(log, job, run_elsewhere(job)), 0);
+    assert_int_equal(log_read(log, b[5], 100, &s), 0);
+    mem_unref(s.ref);
+    log_close(log);
+}
+
 /* Retention by time needs the oldest segment's largest timestamp: in
  * background mode it queues the load and deletes after it. */
 static void test_retention_waits_for_load(void **state)
@@ -452,6 +493,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_segment_moved_while_loading, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_loaded_segment_survives_eviction,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_waits_for_load, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_move_queues_dir_fsync, setup,
