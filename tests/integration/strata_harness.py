@@ -58,11 +58,21 @@ def external_bootstrap():
     return os.environ.get("STRATA_BOOTSTRAP") or None
 
 
+_handed_out = set()
+
+
 def free_port():
-    """An ephemeral loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """An ephemeral loopback port that was free a moment ago, and not one
+    this process was given before: the kernel may offer a port just closed
+    again, so two calls in a row (a listener and a metrics port) could
+    otherwise get the same one."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _pdeathsig():
