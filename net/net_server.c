@@ -9,7 +9,9 @@
  *
  * Writing: responses are sent strictly in request order. Memory pieces of
  * consecutive completed responses are gathered into one writev; file
- * ranges spliced into a Fetch response go out with sendfile.
+ * ranges spliced into a Fetch response go out with sendfile. At most
+ * SEND_BUDGET bytes per connection per wakeup, so that one large response
+ * cannot hold the loop.
  *
  * Back-pressure: a connection stops reading while it has max_inflight
  * unanswered requests or more unanswered frame bytes than one maximal
@@ -33,6 +35,12 @@
 
 #define MAX_IOV 64
 #define MAX_READS_PER_WAKE 16
+/* Bytes one connection may send per wakeup before the loop serves other
+ * events: a 10 MiB Fetch response sent in one go (sendfile runs the
+ * loopback receiver inline, or reads the disk) held the loop for
+ * milliseconds. The socket stays writable, so the rest goes out on the
+ * next turn. */
+#define SEND_BUDGET (4u << 20)
 #define MAX_FREE_RBUFS 64
 
 struct net_conn {
@@ -392,12 +400,13 @@ static void advance(net_conn_t *c, size_t n)
 static void conn_send(net_conn_t *c)
 {
     net_shard_t *s = c->shard;
+    size_t budget = SEND_BUDGET;
 
     advance(c, 0);
-    while (!c->closed && c->qhead && c->qhead->done) {
+    while (!c->closed && c->qhead && c->qhead->done && budget > 0) {
         struct iovec iov[MAX_IOV];
         int niov = 0, j = c->send_piece;
-        size_t off = c->send_off;
+        size_t off = c->send_off, want = 0;
         net_req_t *r = c->qhead;
         struct piece pc;
         ssize_t n;
@@ -409,7 +418,7 @@ static void conn_send(net_conn_t *c)
         get_piece(r, j, &pc);
         if (is_file(&pc)) {
             off_t fo = pc.off + (off_t)off;
-            n = sendfile(c->fd, pc.fd, &fo, pc.len - off);
+            n = sendfile(c->fd, pc.fd, &fo, ST_MIN(pc.len - off, budget));
             if (n == 0) {
                 /* The file is shorter than the index said: the response
                  * can no longer be completed truthfully. */
@@ -419,7 +428,7 @@ static void conn_send(net_conn_t *c)
         } else {
             /* Gather memory pieces, across completed responses, up to the
              * next file range. */
-            while (r && niov < MAX_IOV) {
+            while (r && niov < MAX_IOV && want < budget) {
                 if (!r->done || r->resp.err)
                     break;
                 if (r->no_response || !get_piece(r, j, &pc)) {
@@ -431,9 +440,11 @@ static void conn_send(net_conn_t *c)
                 if (is_file(&pc))
                     break;
                 if (pc.len > off) {
+                    size_t len = ST_MIN(pc.len - off, budget - want);
                     iov[niov].iov_base = (void *)(pc.p + off);
-                    iov[niov].iov_len = pc.len - off;
+                    iov[niov].iov_len = len;
                     niov++;
+                    want += len;
                 }
                 j++;
                 off = 0;
@@ -453,6 +464,7 @@ static void conn_send(net_conn_t *c)
         s->stats.bytes_out += (uint64_t)n;
         c->last_active = uv_now(&s->loop);
         advance(c, (size_t)n);
+        budget -= ST_MIN((size_t)n, budget);
     }
     conn_update_events(c);
 }
