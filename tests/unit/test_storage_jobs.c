@@ -71,6 +71,14 @@ static off_t file_size(const char *dir, int64_t base, const char *ext)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* Removes pdir's file of segment base with extension ext. */
+static void remove_file(int64_t base, const char *ext)
+{
+    char path[SEG_PATH_MAX];
+    seg_path(path, sizeof(path), pdir, base, ext);
+    assert_int_equal(unlink(path), 0);
+}
+
 /* The base offsets of the .log files in pdir, ascending; returns n. */
 static size_t bases(int64_t *out, size_t cap)
 {
@@ -183,13 +191,10 @@ static void test_load_rebuilds_off_thread(void **state)
     log_t *log;
     log_slice_t s;
     log_job_t *job;
-    char path[SEG_PATH_MAX];
     (void)state;
 
-    seg_path(path, sizeof(path), pdir, 0, ".index");
-    assert_int_equal(unlink(path), 0);
-    seg_path(path, sizeof(path), pdir, 0, ".timeindex");
-    assert_int_equal(unlink(path), 0);
+    remove_file(0, ".index");
+    remove_file(0, ".timeindex");
     assert_int_equal(log_open(pdir, &c, false, &log), 0);
     log_set_background(log, true);
     off = second / 2;
@@ -302,12 +307,10 @@ static void test_segment_deleted_while_job_runs(void **state)
     log_t *log;
     log_slice_t s;
     log_job_t *load, *store;
-    char path[SEG_PATH_MAX];
     int64_t sealed;
     (void)state;
 
-    seg_path(path, sizeof(path), pdir, 0, ".index");
-    assert_int_equal(unlink(path), 0);
+    remove_file(0, ".index");
     assert_int_equal(log_open(pdir, &c, false, &log), 0);
     log_set_background(log, true);
     assert_int_equal(log_read(log, 1, 100, &s), -EWOULDBLOCK);
@@ -355,12 +358,10 @@ static void test_segment_moved_while_loading(void **state)
     log_slice_t s;
     log_move_t *m;
     log_job_t *load;
-    char path[SEG_PATH_MAX];
     (void)state;
 
     fill(&c);
-    seg_path(path, sizeof(path), pdir, 0, ".index");
-    assert_int_equal(unlink(path), 0);
+    remove_file(0, ".index");
     c.cold_dir = cdir;
     c.local_retention_bytes = 0; /* due by size: no timestamp needed */
     assert_int_equal(log_open(pdir, &c, false, &log), 0);
