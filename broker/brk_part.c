@@ -483,12 +483,10 @@ static void part_jobs(brk_shard_t *sh, brk_part_t *p)
         if (!j) {
             /* Finished unrun: a load is asked for again by the next read,
              * an index write is redone by log_close. */
-            if (log_job_kind(job) == LOG_JOB_LOAD) {
-                log_job_finish(p->log, job, -ENOMEM);
+            log_job_kind_t kind = log_job_kind(job);
+            log_job_finish(p->log, job, -ENOMEM);
+            if (kind == LOG_JOB_LOAD)
                 rerun_loads(sh, p, -ENOMEM);
-            } else {
-                log_job_finish(p->log, job, -ENOMEM);
-            }
             continue;
         }
         j->sh = sh;
