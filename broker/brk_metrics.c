@@ -147,6 +147,11 @@ void met_log_job_done(met_shard_t *m, int kind, uint64_t ns, bool failed)
         bump(&m->log_job_failures[kind], 1);
 }
 
+void met_fetch_read_in(met_shard_t *m, uint64_t bytes)
+{
+    bump(&m->fetch_read_in_bytes, bytes);
+}
+
 void met_fetch_bytes(met_shard_t *m, bool hot, uint64_t bytes)
 {
     bump(hot ? &m->fetch_hot_bytes : &m->fetch_file_bytes, bytes);
@@ -826,10 +831,11 @@ static void render_log_jobs(const met_view_t *v, met_buf_t *b)
 
 static void render_fetch_sources(const met_view_t *v, met_buf_t *b)
 {
-    uint64_t hot = 0, file = 0;
+    uint64_t hot = 0, file = 0, read_in = 0;
     for (int s = 0; s < v->nshards; s++) {
         hot += get(&v->shards[s]->fetch_hot_bytes);
         file += get(&v->shards[s]->fetch_file_bytes);
+        read_in += get(&v->shards[s]->fetch_read_in_bytes);
     }
     family(b, "strata_fetch_bytes_total", "counter",
            "Record bytes sent by Fetch, by source: hot = from a read mapping "
@@ -839,6 +845,12 @@ static void render_fetch_sources(const met_view_t *v, met_buf_t *b)
                    hot);
     met_buf_printf(b, "strata_fetch_bytes_total{source=\"file\"} %" PRIu64 "\n",
                    file);
+    family(b, "strata_fetch_read_in_bytes_total", "counter",
+           "Bytes of catch-up file ranges (far behind the tail) read into "
+           "the page cache on a worker thread before being sent, so that "
+           "the disk read does not hold the shard's loop.");
+    met_buf_printf(b, "strata_fetch_read_in_bytes_total %" PRIu64 "\n",
+                   read_in);
 }
 
 static void render_broker(const met_view_t *v, met_buf_t *b)

@@ -93,6 +93,9 @@ typedef struct met_shard {
     /* Record bytes sent by Fetch: from the hot tier's mappings (writev),
      * and as file ranges (sendfile). */
     _Atomic uint64_t fetch_hot_bytes, fetch_file_bytes;
+    /* Catch-up file ranges read into the page cache on the thread pool
+     * before being sent (log_slice_read_in). */
+    _Atomic uint64_t fetch_read_in_bytes;
     /* Background jobs of the logs (log.h), by log_job_kind_t: ended,
      * failed, and nanoseconds spent running on the thread pool. */
     _Atomic uint64_t log_jobs[MET_LOG_JOB_KINDS];
@@ -123,6 +126,8 @@ void met_log_job_done(met_shard_t *m, int kind, uint64_t ns, bool failed);
 /* Record bytes put into a Fetch response (shard thread): from a mapping
  * (hot) or a file range. */
 void met_fetch_bytes(met_shard_t *m, bool hot, uint64_t bytes);
+/* A catch-up range of `bytes` was read in on the thread pool. */
+void met_fetch_read_in(met_shard_t *m, uint64_t bytes);
 
 /* Per-topic traffic (shard thread). The topic is identified by its id
  * (unique within the process, so a topic deleted and created again starts

@@ -942,6 +942,51 @@ static void wait_load(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
     part_jobs(sh, p);
 }
 
+/* A catch-up read (log_slice_t.behind): its pages are read in on the
+ * thread pool, and the op answered after, so that the disk read happens
+ * there and not inside the sender's sendfile on the shard's loop. Counted
+ * in syncs_running so that shutdown waits; the slice holds the file. */
+struct read_in_job {
+    uv_work_t work;
+    brk_shard_t *sh;
+    brk_pop_t *op;
+};
+
+static void read_in_work(uv_work_t *w)
+{
+    struct read_in_job *j = w->data;
+    log_slice_read_in(&j->op->slice); /* a failure shows when sending */
+}
+
+static void read_in_after(uv_work_t *w, int status)
+{
+    struct read_in_job *j = w->data;
+    brk_shard_t *sh = j->sh;
+    (void)status;
+    met_fetch_read_in(sh->met, j->op->slice.len);
+    brk_pop_reply(sh, j->op);
+    mem_free(j);
+    sh->syncs_running--;
+    net_server_busy(net_shard_server(sh->ns), -1);
+    if (sh->stopped && sh->syncs_running == 0)
+        mem_free(sh);
+}
+
+static bool start_read_in(brk_shard_t *sh, brk_pop_t *op)
+{
+    struct read_in_job *j;
+    if (sh->stopped || !(j = mem_calloc(1, sizeof(*j))))
+        return false;
+    j->sh = sh;
+    j->op = op;
+    j->work.data = j;
+    sh->syncs_running++;
+    net_server_busy(net_shard_server(sh->ns), 1);
+    uv_queue_work(net_shard_loop(sh->ns), &j->work, read_in_work,
+                  read_in_after);
+    return true;
+}
+
 static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
 {
     int64_t start = log_start_offset(p->log), end = log_end_offset(p->log);
@@ -960,6 +1005,8 @@ static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
             op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
         else if (rc < 0)
             op->err = KP_ERR_KAFKA_STORAGE_ERROR;
+        else if (op->slice.behind && start_read_in(sh, op))
+            return;
     }
     brk_pop_reply(sh, op);
 }

@@ -57,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1756,14 +1757,14 @@ static int64_t bytes_after(const log_t *log, const seg_t *seg, int64_t pos,
     return n;
 }
 
-static void read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
+static bool read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
 {
     int64_t drop_to = start - READ_DROP_LAG;
     int fd = seg->file->fd;
 
     if (log->io_mode == LOG_IO_PWRITE ||
         bytes_after(log, seg, start, READ_BEHIND_MIN) < READ_BEHIND_MIN)
-        return;
+        return false;
     posix_fadvise(fd, start, end - start, POSIX_FADV_WILLNEED);
     if (drop_to - seg->read_dropped >= READ_DROP_STEP) {
         posix_fadvise(fd, seg->read_dropped, drop_to - seg->read_dropped,
@@ -1773,6 +1774,32 @@ static void read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end)
         /* another reader, further back: it drops from here on */
         seg->read_dropped = drop_to > 0 ? drop_to : 0;
     }
+    return true;
+}
+
+int log_slice_read_in(const log_slice_t *s)
+{
+    off_t pos = s->pos;
+    size_t left = s->len;
+    int null_fd, rc = 0;
+
+    if (s->p || s->fd < 0 || left == 0)
+        return 0;
+    null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return -errno;
+    while (left > 0) {
+        ssize_t n = sendfile(null_fd, s->fd, &pos, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -ENODATA;
+            break;
+        }
+        left -= (size_t)n;
+    }
+    close(null_fd);
+    return rc;
 }
 
 /* The hot tier: a slice [start, end) of the active segment, or of the one
@@ -1908,7 +1935,7 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
             return -EIO;
         }
         if (!hot_slice(log, seg, start, end, out)) {
-            read_behind(log, seg, start, end);
+            out->behind = read_behind(log, seg, start, end);
             out->ref = &seg_file_ref(seg->file)->ref;
             out->fd = seg->file->fd;
         }

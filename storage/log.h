@@ -266,6 +266,10 @@ typedef struct log_slice {
      * range (sendfile or pread from fd at pos). */
     const uint8_t *p;
     int64_t next_offset; /* after the slice's last batch: where to read on */
+    /* A catch-up read far behind the end (a file range whose pages the
+     * trail has likely dropped): log_slice_read_in on another thread
+     * first keeps the disk read out of the sender's sendfile. */
+    bool behind;
 } log_slice_t;
 
 /* A slice of whole batches from one segment: it starts with the batch that
@@ -277,6 +281,12 @@ typedef struct log_slice {
  * being loaded (background jobs, below). Other errors: -errno, or -EIO
  * when a batch header on disk is invalid. */
 int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out);
+
+/* Any thread, while the slice's reference is held: reads the slice's file
+ * range into the page cache (sendfile to /dev/null: no copy), so that
+ * sending it afterwards does not wait for the disk. Returns 0 or -errno
+ * (the slice is still valid either way). */
+int log_slice_read_in(const log_slice_t *s);
 
 /* The base offset of the first batch (at or after the start offset) whose
  * maxTimestamp >= ts, and that timestamp in *found_ts; -1 when there is

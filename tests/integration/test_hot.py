@@ -160,3 +160,25 @@ def test_retention_under_tailing_fetches():
         assert len(seg_files(b.data_dir, topic, 0)) <= 4
         hot, _ = fetch_sources(b)
         assert hot > 0
+
+
+def test_catch_up_is_read_in_off_the_loop():
+    """A consumer more than 64 MiB behind the end (writeback: the trail
+    has dropped those pages) gets each file range read into the page cache
+    on a worker thread first; the bytes it gets are the stored ones."""
+    with MetricsBroker({"num.shards": 1, "log.segment.bytes": 32 << 20}) as b:
+        topic = unique_topic("readin")
+        create_topic(b.bootstrap, topic, 1)
+        msgs = [(b"k%d" % i, bytes(1000), 0) for i in range(100000)]
+        produce_all(b.bootstrap, topic, msgs, acks="1")
+        before = value(parse_metrics(scrape(b)),
+                       "strata_fetch_read_in_bytes_total")
+        assert before == 0
+        files = seg_files(b.data_dir, topic, 0)
+        stored = b"".join(open(f, "rb").read() for f in files)
+        raw, _ = fetch_all_raw(b, topic, 0)
+        assert raw == stored
+        read_in = value(parse_metrics(scrape(b)),
+                        "strata_fetch_read_in_bytes_total")
+        # everything but the last 64 MiB or so was a catch-up read
+        assert read_in >= len(stored) - (80 << 20), (read_in, len(stored))
