@@ -527,6 +527,9 @@ static void test_catch_up_drops_pages(void **state)
         while (pos < (32 << 20)) {
             log_slice_t s;
             assert_int_equal(log_read(log, off, 1 << 20, &s), 0);
+            /* marked for a read-in on another thread where the trail
+             * dropped the pages */
+            assert_int_equal(s.behind, modes[m] != LOG_IO_PWRITE);
             assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
             assert_memory_equal(buf, M.bytes + s.pos, s.len);
             pos = s.pos + (int64_t)s.len;
@@ -536,6 +539,19 @@ static void test_catch_up_drops_pages(void **state)
         snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
         fd = open(path, O_RDONLY);
         assert_true(fd >= 0);
+        {
+            /* log_slice_read_in leaves the whole range cached */
+            log_slice_t s;
+            assert_int_equal(log_read(log, off, 1 << 20, &s), 0);
+            assert_int_equal(
+                posix_fadvise(fd, s.pos, (off_t)s.len, POSIX_FADV_DONTNEED), 0);
+            assert_int_equal(log_slice_read_in(&s), 0);
+            assert_int_equal(
+                resident(fd, s.pos & ~4095, (s.pos + (int64_t)s.len) & ~4095),
+                (size_t)(((s.pos + (int64_t)s.len) & ~4095) - (s.pos & ~4095)) /
+                    4096);
+            mem_unref(s.ref);
+        }
         kept = resident(fd, 0, 16 << 20);
         if (modes[m] == LOG_IO_PWRITE)
             assert_true(kept > pages / 2);
