@@ -185,6 +185,33 @@ static void fail_ops(brk_shard_t *sh, brk_pop_t *op, kp_err_t err)
 static void wake_waiters(brk_shard_t *sh, brk_part_t *p, bool all);
 static void part_jobs(brk_shard_t *sh, brk_part_t *p);
 
+/* ---- work on libuv's thread pool ----
+ *
+ * fsyncs, moves, snapshots, log jobs and read-ins: each is counted in
+ * syncs_running and in the server's busy count from pool_queue to its
+ * after-callback's pool_done, so that shutdown and partition close wait
+ * for it; a shard stopped meanwhile is freed by the last one to end. */
+static void pool_queue(brk_shard_t *sh, uv_work_t *w, uv_work_cb work,
+                       uv_after_work_cb after)
+{
+    sh->syncs_running++;
+    net_server_busy(net_shard_server(sh->ns), 1);
+    uv_queue_work(net_shard_loop(sh->ns), w, work, after);
+}
+
+static void pool_done(brk_shard_t *sh)
+{
+    sh->syncs_running--;
+    net_server_busy(net_shard_server(sh->ns), -1);
+}
+
+/* Last thing of an after-callback: sh may be gone afterwards. */
+static void pool_free_stopped(brk_shard_t *sh)
+{
+    if (sh->stopped && sh->syncs_running == 0)
+        mem_free(sh);
+}
+
 /* A worker still uses the log's files: closing must wait for it. */
 static bool part_busy(const brk_part_t *p)
 {
@@ -360,8 +387,7 @@ static void sync_after(uv_work_t *w, int status)
     /* Counted here, on the shard, not in the worker: each shard's
      * counters have that one writer. */
     met_fsync_done(sh->met, j->ns, failed);
-    sh->syncs_running--;
-    net_server_busy(net_shard_server(sh->ns), -1);
+    pool_done(sh);
     mem_free(j);
     p->syncing = false;
     /* Answer every op whose records are now on stable storage. */
@@ -386,8 +412,7 @@ static void sync_after(uv_work_t *w, int status)
     } else if (p->sync_head) {
         start_sync(sh, p);
     }
-    if (sh->stopped && sh->syncs_running == 0)
-        mem_free(sh);
+    pool_free_stopped(sh);
 }
 
 static void start_sync(brk_shard_t *sh, brk_part_t *p)
@@ -417,17 +442,14 @@ static void start_sync(brk_shard_t *sh, brk_part_t *p)
     j->seq = ++p->sync_seq;
     j->work.data = j;
     p->syncing = true;
-    sh->syncs_running++;
-    net_server_busy(net_shard_server(sh->ns), 1);
-    uv_queue_work(net_shard_loop(sh->ns), &j->work, sync_work, sync_after);
+    pool_queue(sh, &j->work, sync_work, sync_after);
 }
 
 /* ---- background jobs of the logs ---- */
 
 /* The slow file work of a log (log.h: index loads and rebuilds, index
  * writes at a roll, the directory fsync after a move) runs on libuv's
- * thread pool. Counted with the fsyncs in syncs_running and the server's
- * busy count, so that shutdown and partition close wait for them. */
+ * thread pool (pool_queue). */
 struct log_job_work {
     uv_work_t work;
     brk_shard_t *sh;
@@ -459,8 +481,7 @@ static void job_after(uv_work_t *w, int status)
     int rc = log_job_finish(p->log, j->job, status < 0 ? -ECANCELED : j->rc);
 
     met_log_job_done(sh->met, (int)kind, j->ns, rc < 0);
-    sh->syncs_running--;
-    net_server_busy(net_shard_server(sh->ns), -1);
+    pool_done(sh);
     mem_free(j);
     p->jobs_running--;
     if (p->closing) {
@@ -469,8 +490,7 @@ static void job_after(uv_work_t *w, int status)
     } else if (kind == LOG_JOB_LOAD) {
         rerun_loads(sh, p, rc);
     }
-    if (sh->stopped && sh->syncs_running == 0)
-        mem_free(sh);
+    pool_free_stopped(sh);
 }
 
 /* Hands the jobs the log has queued to the thread pool. */
@@ -494,18 +514,14 @@ static void part_jobs(brk_shard_t *sh, brk_part_t *p)
         j->job = job;
         j->work.data = j;
         p->jobs_running++;
-        sh->syncs_running++;
-        net_server_busy(net_shard_server(sh->ns), 1);
-        uv_queue_work(net_shard_loop(sh->ns), &j->work, job_work, job_after);
+        pool_queue(sh, &j->work, job_work, job_after);
     }
 }
 
 /* ---- the cold tier ---- */
 
 /* One move at a time per shard: a move copies a whole segment, and the
- * thread pool also runs the fsyncs that acks=all producers wait for.
- * Counted with the fsyncs in syncs_running and the server's busy count,
- * so that shutdown and partition close wait for it like for an fsync. */
+ * thread pool also runs the fsyncs that acks=all producers wait for. */
 struct move_job {
     uv_work_t work;
     brk_shard_t *sh;
@@ -550,8 +566,7 @@ static void move_after(uv_work_t *w, int status)
                        rc<0, after.cold_bytes> before.cold_bytes
                            ? (uint64_t)(after.cold_bytes - before.cold_bytes)
                            : 0);
-    sh->syncs_running--;
-    net_server_busy(net_shard_server(sh->ns), -1);
+    pool_done(sh);
     mem_free(j);
     p->moving = false;
     sh->tier_moving = false;
@@ -564,8 +579,7 @@ static void move_after(uv_work_t *w, int status)
          * the next due segment rather than wait for the timer. */
         brk_parts_tier(sh, st_wall_ms());
     }
-    if (sh->stopped && sh->syncs_running == 0)
-        mem_free(sh);
+    pool_free_stopped(sh);
 }
 
 static bool start_move(brk_shard_t *sh, brk_part_t *p, int64_t now_ms)
@@ -590,9 +604,7 @@ static bool start_move(brk_shard_t *sh, brk_part_t *p, int64_t now_ms)
     j->work.data = j;
     p->moving = true;
     sh->tier_moving = true;
-    sh->syncs_running++;
-    net_server_busy(net_shard_server(sh->ns), 1);
-    uv_queue_work(net_shard_loop(sh->ns), &j->work, move_work, move_after);
+    pool_queue(sh, &j->work, move_work, move_after);
     return true;
 }
 
@@ -616,8 +628,8 @@ void brk_parts_tier(brk_shard_t *sh, int64_t now_ms)
 
 /* ---- producer state snapshots ---- */
 
-/* Counted with the fsyncs in syncs_running and the server's busy count:
- * the shard and the partition outlive the job in the same way. */
+/* On the thread pool (pool_queue): the shard and the partition outlive
+ * the job as they outlive an fsync. */
 struct snap_job {
     uv_work_t work;
     brk_shard_t *sh;
@@ -644,8 +656,7 @@ static void snap_after(uv_work_t *w, int status)
     if (j->rc < 0 || status < 0)
         st_warn("%s: cannot write %s: %s", p->dir, BRK_PID_SNAPSHOT_NAME,
                 strerror(j->rc < 0 ? -j->rc : ECANCELED));
-    sh->syncs_running--;
-    net_server_busy(net_shard_server(sh->ns), -1);
+    pool_done(sh);
     mem_free(j->buf);
     mem_free(j);
     p->pids->snapping = false;
@@ -659,8 +670,7 @@ static void snap_after(uv_work_t *w, int status)
          * not see. Otherwise flush_part starts it after the commit. */
         start_snapshot(sh, p);
     }
-    if (sh->stopped && sh->syncs_running == 0)
-        mem_free(sh);
+    pool_free_stopped(sh);
 }
 
 /* Writes the committed state as of the log end on the thread pool (a
@@ -687,9 +697,7 @@ static void start_snapshot(brk_shard_t *sh, brk_part_t *p)
     j->p = p;
     j->work.data = j;
     p->pids->snapping = true;
-    sh->syncs_running++;
-    net_server_busy(net_shard_server(sh->ns), 1);
-    uv_queue_work(net_shard_loop(sh->ns), &j->work, snap_work, snap_after);
+    pool_queue(sh, &j->work, snap_work, snap_after);
 }
 
 static int replay_batch(const log_batch_info_t *info, void *arg)
@@ -944,8 +952,8 @@ static void wait_load(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
 
 /* A catch-up read (log_slice_t.behind): its pages are read in on the
  * thread pool, and the op answered after, so that the disk read happens
- * there and not inside the sender's sendfile on the shard's loop. Counted
- * in syncs_running so that shutdown waits; the slice holds the file. */
+ * there and not inside the sender's sendfile on the shard's loop. The
+ * slice holds the file. */
 struct read_in_job {
     uv_work_t work;
     brk_shard_t *sh;
@@ -966,10 +974,8 @@ static void read_in_after(uv_work_t *w, int status)
     met_fetch_read_in(sh->met, j->op->slice.len);
     brk_pop_reply(sh, j->op);
     mem_free(j);
-    sh->syncs_running--;
-    net_server_busy(net_shard_server(sh->ns), -1);
-    if (sh->stopped && sh->syncs_running == 0)
-        mem_free(sh);
+    pool_done(sh);
+    pool_free_stopped(sh);
 }
 
 static bool start_read_in(brk_shard_t *sh, brk_pop_t *op)
@@ -980,10 +986,7 @@ static bool start_read_in(brk_shard_t *sh, brk_pop_t *op)
     j->sh = sh;
     j->op = op;
     j->work.data = j;
-    sh->syncs_running++;
-    net_server_busy(net_shard_server(sh->ns), 1);
-    uv_queue_work(net_shard_loop(sh->ns), &j->work, read_in_work,
-                  read_in_after);
+    pool_queue(sh, &j->work, read_in_work, read_in_after);
     return true;
 }
 
