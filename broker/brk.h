@@ -128,7 +128,15 @@ struct brk_rq {
      * error recorded with brk_rq_error(), else the response's top-level
      * ErrorCode where the API has one (brk_api.c), else NONE. */
     kp_err_t err;
+    /* Where its produce and fetch ops went: the owner shard + 1, 0 none
+     * yet, -1 several shards (brk_rq_hint_home). */
+    int home;
 };
+
+/* Tells the connection which shard the request's produce or fetch ops
+ * went to (net_conn_hint_shard), so that a client working on one other
+ * shard's partitions moves there. */
+void brk_rq_hint_home(brk_rq_t *rq);
 
 /* Starts / ends a request's response: writes the response header (v0 for
  * ApiVersions, v1 for flexible versions of other APIs). */

@@ -160,6 +160,12 @@ static const struct key broker_keys[] = {
      .group = G_SERVER,
      .def = "true",
      .desc = "Pin each shard thread to its own core (Strata)."},
+    {.name = "connections.follow.partitions",
+     B_BOOL(connections_follow),
+     .group = G_SERVER,
+     .def = "true",
+     .desc = "Move a connection to the shard of its partitions "
+             "(Strata)."},
     {.name = "metrics.listener",
      B_LSN(metrics_listener),
      B_HAS(has_metrics_listener),

@@ -47,6 +47,7 @@ typedef struct brk_config {
     char *log_dirs;                      /* one directory; owned, heap */
     int32_t num_shards;                  /* 0 = online CPUs */
     bool cpu_pin;
+    bool connections_follow;
     /* metrics.listener: host:port of the HTTP endpoint (Strata), parsed
      * like a listener without the scheme; unset ("" or "none") = off */
     brk_listener_t metrics_listener;

@@ -22,6 +22,7 @@
 struct fetch_ctx {
     kp_FetchRequest_t m;
     uint64_t deadline_ms; /* loop time */
+    bool hinted;          /* brk_rq_hint_home done (first round) */
 };
 
 static void fetch_round(brk_rq_t *rq);
@@ -279,6 +280,10 @@ static void fetch_round(brk_rq_t *rq)
                 op->max_bytes = c->m.MaxBytes;
             brk_pop_send(rq, op);
         }
+    }
+    if (!c->hinted) {
+        c->hinted = true;
+        brk_rq_hint_home(rq);
     }
     if (--rq->pending == 0)
         round_done(rq);

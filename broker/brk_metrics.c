@@ -930,6 +930,7 @@ static void render_connections(const met_view_t *v, met_buf_t *b)
         t.accepted += x->net.accepted;
         t.closed += x->net.closed;
         t.refused += x->net.refused;
+        t.moved_in += x->net.moved_in;
         t.bytes_in += x->net.bytes_in;
         t.bytes_out += x->net.bytes_out;
     }
@@ -948,6 +949,12 @@ static void render_connections(const met_view_t *v, met_buf_t *b)
            "Connections refused at max.connections.");
     met_buf_printf(b, "strata_connections_refused_total %" PRIu64 "\n",
                    t.refused);
+    family(b, "strata_connections_moved_total", "counter",
+           "Kafka client connections moved to the shard that owns the "
+           "partitions they produce to or fetch from "
+           "(connections.follow.partitions).");
+    met_buf_printf(b, "strata_connections_moved_total %" PRIu64 "\n",
+                   t.moved_in);
     family(b, "strata_connections_max", "gauge",
            "Open connections above which new ones are refused "
            "(max.connections).");

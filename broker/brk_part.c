@@ -1189,10 +1189,17 @@ void brk_pop_send(brk_rq_t *rq, brk_pop_t *op)
     op->topic_id = op->topic->id;
     if (op->kind != BRK_POP_WATCH)
         rq->pending++;
+    if (op->kind == BRK_POP_PRODUCE || op->kind == BRK_POP_FETCH)
+        rq->home = rq->home == 0 || rq->home == owner + 1 ? owner + 1 : -1;
     if (owner == sh->id)
         brk_parts_exec(sh, op);
     else
         net_post(sh->ns, owner, on_pop_exec, op);
+}
+
+void brk_rq_hint_home(brk_rq_t *rq)
+{
+    net_conn_hint_shard(rq->req->conn, rq->home > 0 ? rq->home - 1 : -1);
 }
 
 void brk_pop_reply(brk_shard_t *owner, brk_pop_t *op)

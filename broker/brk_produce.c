@@ -201,6 +201,7 @@ void brk_handle_Produce(brk_rq_t *rq)
             brk_pop_send(rq, op);
         }
     }
+    brk_rq_hint_home(rq);
     if (--rq->pending == 0)
         produce_done(rq);
 }

@@ -226,6 +226,7 @@ int brk_run(brk_config_t *cfg)
     nc.port = cfg->listeners.port;
     nc.nshards = b.nshards;
     nc.pin = cfg->cpu_pin;
+    nc.follow = cfg->connections_follow;
     nc.max_connections = cfg->max_connections;
     nc.max_frame = (uint32_t)cfg->socket_request_max_bytes;
     nc.max_inflight = cfg->queued_max_requests;

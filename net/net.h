@@ -3,10 +3,13 @@
  *
  * A shard is a thread pinned to one core with its own libuv loop. Every
  * shard listens on the same port with SO_REUSEPORT, and a connection stays
- * on the shard that accepted it. Sockets are driven with uv_poll and our own
- * readv/writev/sendfile calls rather than uv_stream: libuv's stream API has
- * no sendfile and owns the read buffers, and Fetch must send stored bytes
- * straight from segment files.
+ * on the shard that accepted it, unless the application hints that its
+ * work lives on another shard (net_conn_hint_shard): then it moves there
+ * once it has nothing unanswered, so that a producer or consumer of one
+ * partition is served without a message between shards. Sockets are driven with
+ * uv_poll and our own readv/writev/sendfile calls rather than uv_stream:
+ * libuv's stream API has no sendfile and owns the read buffers, and Fetch must
+ * send stored bytes straight from segment files.
  *
  * Framing: a 4-byte big-endian size, then the request. A size below 8
  * (too small for a request header, negative included) or above the frame
@@ -82,6 +85,7 @@ typedef struct net_config {
     uint32_t max_frame;  /* socket.request.max.bytes */
     int max_inflight;    /* per connection before reading stops */
     int64_t idle_ms;     /* close connections idle this long (<=0 never) */
+    bool follow;         /* connections move to the shard hinted (below) */
     net_callbacks_t cb;
     void *app; /* server-wide application pointer */
 } net_config_t;
@@ -113,6 +117,15 @@ bool net_conn_closed(const net_conn_t *conn);
 const char *net_conn_peer(const net_conn_t *conn); /* "ip:port" */
 /* Our own address on this connection, as the client reached it. */
 const char *net_conn_local_host(const net_conn_t *conn);
+/* The application's word that the request being handled works only on
+ * partitions of shard `shard` (-1: of several shards, or none). After
+ * NET_MOVE_STREAK such requests in a row naming the same other shard, and
+ * when cfg.follow is set, the connection moves to that shard as soon as
+ * every request it sent is answered: the socket and any partial frame go
+ * over, nothing is lost or reordered. At most one move per connection per
+ * second, so a client alternating between shards stays put. */
+#define NET_MOVE_STREAK 2
+void net_conn_hint_shard(net_conn_t *conn, int shard);
 
 /* Shard accessors. */
 int net_shard_id(const net_shard_t *s);
@@ -128,6 +141,7 @@ bool net_shard_stopping(const net_shard_t *s);
 /* Per-shard counters (written by the shard only). */
 typedef struct net_stats {
     uint64_t accepted, closed, refused, requests, bytes_in, bytes_out;
+    uint64_t moved_in; /* connections that moved here from another shard */
     uint64_t active;
 } net_stats_t;
 const net_stats_t *net_shard_stats(const net_shard_t *s);

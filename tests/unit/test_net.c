@@ -3,7 +3,9 @@
  * every third answer held back a few loop turns, so responses complete
  * out of order. Checks that clients still get responses in request order,
  * pipelined; that frame limits and the connection limit close connections
- * without disturbing others; and that shutdown is clean. */
+ * without disturbing others; that a connection moves to the shard its
+ * requests hint (a frame's version field, minus one), carrying a partial
+ * frame, and only once per cooldown; and that shutdown is clean. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +41,14 @@ static atomic_int started;
 
 static void answer(net_req_t *req)
 {
+    if (st_be16(req->frame->data + 2) != 0) {
+        /* a hinting frame: correlation id, then the shard that had the
+         * connection when the request arrived */
+        kp_wr_i32(&req->resp, (int32_t)st_be32(req->frame->data + 4));
+        kp_wr_i32(&req->resp, net_shard_id(req->shard));
+        net_req_complete(req);
+        return;
+    }
     /* response: correlation id (frame bytes 4..7) then the whole frame */
     kp_wr_i32(&req->resp, (int32_t)st_be32(req->frame->data + 4));
     kp_wr_raw(&req->resp, req->frame->data, req->frame->len);
@@ -74,6 +84,9 @@ static void bounce_noop(net_shard_t *dst, void *arg)
 static void on_request(net_req_t *req)
 {
     net_shard_t *s = req->shard;
+    uint16_t version = st_be16(req->frame->data + 2);
+    if (version != 0)
+        net_conn_hint_shard(req->conn, (int)version - 1);
     net_post(s, (net_shard_id(s) + 1) % net_shard_count(s), bounce, req);
 }
 
@@ -100,7 +113,7 @@ static void on_start(net_shard_t *s)
     atomic_fetch_add(&started, 1);
 }
 
-static net_server_t *start(int nshards, int max_conns)
+static net_server_t *start_with(int nshards, int max_conns, bool follow)
 {
     net_config_t cfg = {0};
     net_server_t *srv = NULL;
@@ -112,12 +125,18 @@ static net_server_t *start(int nshards, int max_conns)
     cfg.max_frame = MAX_FRAME;
     cfg.max_inflight = 100;
     cfg.idle_ms = 0;
+    cfg.follow = follow;
     cfg.cb.on_request = on_request;
     cfg.cb.on_shard_start = on_start;
     cfg.cb.on_turn_end = on_turn_end;
     assert_int_equal(net_server_start(&cfg, &srv), 0);
     assert_true(net_server_port(srv) > 0);
     return srv;
+}
+
+static net_server_t *start(int nshards, int max_conns)
+{
+    return start_with(nshards, max_conns, false);
 }
 
 static void stop(net_server_t *srv)
@@ -186,10 +205,9 @@ static bool closed_by_peer(int fd)
     return recv(fd, b, sizeof(b), 0) <= 0;
 }
 
-static void check_pipelined(int port, int n, size_t body)
+static void check_pipelined_fd(int fd, int n, size_t body)
 {
     static uint8_t buf[200 * 600];
-    int fd = connect_to(port);
     size_t len = 0;
     for (int i = 0; i < n; i++)
         len += make_frame(buf + len, (uint32_t)i, body + (size_t)i % 7);
@@ -205,6 +223,12 @@ static void check_pipelined(int port, int n, size_t body)
         assert_int_equal(fl, 8 + body + (size_t)i % 7);
         assert_int_equal(st_be32(frame + 4), (uint32_t)i);
     }
+}
+
+static void check_pipelined(int port, int n, size_t body)
+{
+    int fd = connect_to(port);
+    check_pipelined_fd(fd, n, body);
     close(fd);
 }
 
@@ -289,6 +313,93 @@ static void test_max_connections(void **state)
     stop(srv);
 }
 
+/* A hinting frame: version = the shard hinted + 1. */
+static size_t make_hint(uint8_t *out, uint32_t corr, int shard)
+{
+    size_t n = make_frame(out, corr, 4);
+    st_put_be16(out + 6, (uint16_t)(shard + 1));
+    return n;
+}
+
+/* Reads a hinting frame's answer: the shard that had the connection. */
+static int hint_answer_shard(int fd, uint32_t corr)
+{
+    uint8_t b[12];
+    assert_true(recv_all(fd, b, 12));
+    assert_int_equal(st_be32(b), 8);
+    assert_int_equal(st_be32(b + 4), corr);
+    return (int)st_be32(b + 8);
+}
+
+static int ask(int fd, uint32_t corr, int hint)
+{
+    uint8_t f[32];
+    send_all(fd, f, make_hint(f, corr, hint));
+    return hint_answer_shard(fd, corr);
+}
+
+static uint64_t moved(net_server_t *srv)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < 2; i++)
+        n += __atomic_load_n(
+            &net_shard_stats(net_server_shard(srv, i))->moved_in,
+            __ATOMIC_RELAXED);
+    return n;
+}
+
+static void test_connection_moves(void **state)
+{
+    net_server_t *srv = start_with(2, 100, true);
+    int fd = connect_to(net_server_port(srv)), home, other;
+    uint8_t f[64];
+    size_t n;
+    (void)state;
+
+    /* shard 5 does not exist: the hint is ignored */
+    home = ask(fd, 1, 5);
+    other = 1 - home;
+    /* a hint naming its own shard changes nothing, nor does one hint */
+    assert_int_equal(ask(fd, 2, home), home);
+    assert_int_equal(ask(fd, 3, other), home);
+    assert_int_equal(ask(fd, 4, home), home);
+    assert_int_equal(ask(fd, 5, other), home);
+    assert_int_equal(moved(srv), 0);
+    /* the second in a row moves it once answered; the next frame, sent
+     * with it and partly read before the move, is finished after it */
+    n = make_hint(f, 6, other);
+    n += make_hint(f + n, 7, other);
+    send_all(fd, f, n - 7);
+    assert_int_equal(hint_answer_shard(fd, 6), home);
+    usleep(50000);
+    send_all(fd, f + n - 7, 7);
+    assert_int_equal(hint_answer_shard(fd, 7), other);
+    assert_int_equal(moved(srv), 1);
+    /* pipelined frames still come back in order on the new shard */
+    check_pipelined_fd(fd, 100, 50);
+    /* hints back within the cooldown are ignored... */
+    for (uint32_t c = 8; c < 12; c++)
+        assert_int_equal(ask(fd, c, home), other);
+    assert_int_equal(moved(srv), 1);
+    /* ... but they count: after it, the next one moves it back */
+    usleep(1100 * 1000);
+    assert_int_equal(ask(fd, 12, home), other);
+    assert_int_equal(ask(fd, 13, home), home);
+    assert_int_equal(moved(srv), 2);
+    close(fd);
+    stop(srv);
+
+    /* follow off: hints are ignored */
+    srv = start_with(2, 100, false);
+    fd = connect_to(net_server_port(srv));
+    home = ask(fd, 1, 5);
+    for (uint32_t c = 2; c < 8; c++)
+        assert_int_equal(ask(fd, c, 1 - home), home);
+    assert_int_equal(moved(srv), 0);
+    close(fd);
+    stop(srv);
+}
+
 static void test_stop_with_open_connections(void **state)
 {
     net_server_t *srv = start(2, 100);
@@ -307,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_in_order),
         cmocka_unit_test(test_frame_limits),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_connection_moves),
         cmocka_unit_test(test_stop_with_open_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
