@@ -852,6 +852,19 @@ static void reconcile(log_t *log, struct seg_listing *ls,
         st_warn("%s: fsync: %s", log->cold_dir, strerror(-rc));
 }
 
+/* Something that is not a directory where the partition's cold dir goes
+ * (an operator's stray file): nothing of the partition can be there, so
+ * it opens with its local segments, and moves fail (and are retried, with
+ * a warning each) until the path is freed. Refusing to open would take
+ * the partition offline for a file that holds none of its data. */
+static int cold_not_dir(log_t *log)
+{
+    st_warn("%s is not a directory: no segment of this partition is in the "
+            "cold tier, and none can move there until it is removed",
+            log->cold_dir);
+    return 0;
+}
+
 /* Lists the cold dir (when there is one) and reconciles it with the local
  * listing. `created`: the local dir was just made. */
 static int list_cold(log_t *log, bool created, struct seg_listing *ls,
@@ -870,6 +883,8 @@ static int list_cold(log_t *log, bool created, struct seg_listing *ls,
         rc = remove_dir(log->cold_dir, &n);
         if (rc == -ENOENT)
             return 0;
+        if (rc == -ENOTDIR)
+            return cold_not_dir(log);
         st_warn("%s: removed %zu file(s) of a deleted partition from the "
                 "cold tier",
                 log->cold_dir, n);
@@ -882,6 +897,8 @@ static int list_cold(log_t *log, bool created, struct seg_listing *ls,
     rc = list_dir(log->cold_dir, true, cs);
     if (rc == -ENOENT)
         return 0; /* nothing moved yet */
+    if (rc == -ENOTDIR)
+        return cold_not_dir(log);
     if (rc < 0)
         return rc;
     sort_listing(log->cold_dir, cs);

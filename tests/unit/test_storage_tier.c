@@ -1042,6 +1042,51 @@ static void test_cold_without_local(void **state)
     log_close(log);
 }
 
+/* A plain file where the cold dir goes: the partition opens with its
+ * local segments, moves fail and leave them in place, reads go on. */
+static void test_cold_path_is_a_file(void **state)
+{
+    log_config_t c = tier_cfg();
+    log_move_t *m;
+    log_t *log;
+    int fd, rc;
+
+    (void)state;
+    c.local_retention_bytes = 0;
+    log = open_log(&c, false);
+    append_n(log, 60);
+    log_close(log);
+    {
+        char parent[320];
+        snprintf(parent, sizeof(parent), "%s/cold", tmpdir);
+        mkdir(parent, 0755); /* nothing moved yet: maybe not there */
+    }
+    fd = open(cdir, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    for (int recover = 0; recover < 2; recover++) {
+        log = open_log(&c, recover);
+        assert_int_equal(log_end_offset(log), M.next);
+        check_every_offset(log);
+        m = log_move_prepare(log, now_ms());
+        assert_non_null(m);
+        rc = log_move_run(m);
+        assert_true(rc < 0);
+        assert_int_equal(log_move_finish(log, m, rc), rc);
+        check_every_offset(log);
+        append_n(log, 5);
+        check_every_offset(log);
+        log_close(log);
+    }
+    /* a new partition of that name (no local dir) opens too */
+    rm_rf(pdir);
+    model_reset();
+    log = open_log(&c, false);
+    assert_int_equal(log_end_offset(log), 0);
+    log_close(log);
+    assert_int_equal(unlink(cdir), 0);
+}
+
 /* Only cold segments left (the local ones lost): a new active segment
  * follows them. */
 static void test_only_cold_left(void **state)
@@ -1177,6 +1222,7 @@ int main(void)
         T(test_cold_without_local),
         T(test_only_cold_left),
         T(test_cold_short),
+        T(test_cold_path_is_a_file),
         T(test_set_limits_cold_dir),
     };
 #undef T
