@@ -106,6 +106,7 @@ class Broker:
         self.proc = None
         self.log_file = None
         self.starts = 0
+        self.started_ok = False  # accepted connections once
         self.logs = []  # log file of every start, oldest first
         if self.external:
             host, port = self.external.rsplit(":", 1)
@@ -215,18 +216,35 @@ class Broker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rc = self.proc.poll()
+            if rc is not None and self._port_taken():
+                # free_port() closes its socket before the broker binds,
+                # and in between any outgoing connection of a test running
+                # alongside may get that port as its source port. A first
+                # start may take another (a restart keeps its port).
+                self.port = free_port()
+                return self.start(timeout)
             if rc is not None:
                 raise BrokerError(
                     "broker exited with status %d during start-up; "
                     "command: %s\n--- stderr ---\n%s"
                     % (rc, " ".join(self.command()), self.log_tail()))
             if port_open(self.host, self.port):
+                self.started_ok = True
                 return self
             time.sleep(0.05)
         self.kill9()
         raise BrokerError("broker did not accept connections on %s within "
                           "%.0f s\n--- stderr ---\n%s"
                           % (self.bootstrap, timeout, self.log_tail()))
+
+    def _port_taken(self):
+        """True when this first start failed because the listener's port
+        was taken (and no other port was asked for)."""
+        if self.started_ok or self.starts > 5 or \
+                "listeners" in self.settings:
+            return False
+        return ("listeners: cannot listen on %s: Address already in use"
+                % self.bootstrap) in self.log_text()
 
     def kill9(self):
         """Crash the broker (SIGKILL) and reap it."""
