@@ -135,7 +135,8 @@ static void respond(brk_rq_t *rq)
                 pr->Records.ref = op->slice.ref;
                 budget -= (int64_t)op->slice.len;
                 any = true;
-                met_fetch_bytes(rq->sh->met, op->slice.p != NULL,
+                met_fetch_bytes(rq->sh->met,
+                                op->slice.p != NULL && !op->slice.behind,
                                 op->slice.len);
                 met_topic_out(
                     rq->sh->met, op->topic->id, op->topic->name,

@@ -840,15 +840,16 @@ static void render_fetch_sources(const met_view_t *v, met_buf_t *b)
     family(b, "strata_fetch_bytes_total", "counter",
            "Record bytes sent by Fetch, by source: hot = from a read mapping "
            "of the active segment (writev), file = a segment file range "
-           "(sendfile; sealed, cold, or far behind the tail).");
+           "(sealed, cold, or far behind the tail: sendfile, or for a "
+           "catch-up range read in first, its own mapping).");
     met_buf_printf(b, "strata_fetch_bytes_total{source=\"hot\"} %" PRIu64 "\n",
                    hot);
     met_buf_printf(b, "strata_fetch_bytes_total{source=\"file\"} %" PRIu64 "\n",
                    file);
     family(b, "strata_fetch_read_in_bytes_total", "counter",
-           "Bytes of catch-up file ranges (far behind the tail) read into "
-           "the page cache on a worker thread before being sent, so that "
-           "the disk read does not hold the shard's loop.");
+           "Bytes of catch-up file ranges (far behind the tail) read in "
+           "and mapped on a worker thread before being sent, so that the "
+           "disk read does not hold the shard's loop.");
     met_buf_printf(b, "strata_fetch_read_in_bytes_total %" PRIu64 "\n",
                    read_in);
 }

@@ -950,10 +950,10 @@ static void wait_load(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
     part_jobs(sh, p);
 }
 
-/* A catch-up read (log_slice_t.behind): its pages are read in on the
- * thread pool, and the op answered after, so that the disk read happens
- * there and not inside the sender's sendfile on the shard's loop. The
- * slice holds the file. */
+/* A catch-up read (log_slice_t.behind): its pages are read in and mapped
+ * on the thread pool (log_slice_read_in), and the op answered after, so
+ * that the disk read happens there and not inside the send on the shard's
+ * loop, and the slice goes out from memory. The slice holds the file. */
 struct read_in_job {
     uv_work_t work;
     brk_shard_t *sh;
@@ -978,7 +978,56 @@ static void read_in_after(uv_work_t *w, int status)
     pool_free_stopped(sh);
 }
 
-static bool start_read_in(brk_shard_t *sh, brk_pop_t *op)
+/* The client asks for the range after a catch-up slice next: it is read
+ * into the page cache on another pool thread while this one is mapped in
+ * and sent, so that the disk works while the network and the client do.
+ * p->ra_end keeps two Fetches from reading the same range ahead; the
+ * file's reference serves as its identity only (a new file at a freed
+ * one's address would at worst skip one read-ahead). */
+struct read_ahead_job {
+    uv_work_t work;
+    brk_shard_t *sh;
+    log_slice_t slice; /* holds its own reference to the file */
+};
+
+static void read_ahead_work(uv_work_t *w)
+{
+    struct read_ahead_job *j = w->data;
+    log_slice_prefetch(&j->slice); /* a failure only costs time */
+}
+
+static void read_ahead_after(uv_work_t *w, int status)
+{
+    struct read_ahead_job *j = w->data;
+    brk_shard_t *sh = j->sh;
+    (void)status;
+    mem_unref(j->slice.ref);
+    mem_free(j);
+    pool_done(sh);
+    pool_free_stopped(sh);
+}
+
+static void start_read_ahead(brk_shard_t *sh, brk_part_t *p,
+                             const log_slice_t *s)
+{
+    struct read_ahead_job *j;
+    int64_t end = s->pos + (int64_t)s->len, from = end, to = end + s->len;
+    if (p->ra_file == s->ref && p->ra_end > from && p->ra_end <= to)
+        from = p->ra_end;
+    if (from >= to || !(j = mem_calloc(1, sizeof(*j))))
+        return;
+    p->ra_file = s->ref;
+    p->ra_end = to;
+    j->sh = sh;
+    j->slice = *s;
+    j->slice.ref = mem_ref(s->ref);
+    j->slice.pos = from;
+    j->slice.len = (size_t)(to - from);
+    j->work.data = j;
+    pool_queue(sh, &j->work, read_ahead_work, read_ahead_after);
+}
+
+static bool start_read_in(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
 {
     struct read_in_job *j;
     if (sh->stopped || !(j = mem_calloc(1, sizeof(*j))))
@@ -986,6 +1035,7 @@ static bool start_read_in(brk_shard_t *sh, brk_pop_t *op)
     j->sh = sh;
     j->op = op;
     j->work.data = j;
+    start_read_ahead(sh, p, &op->slice);
     pool_queue(sh, &j->work, read_in_work, read_in_after);
     return true;
 }
@@ -1008,7 +1058,7 @@ static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
             op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
         else if (rc < 0)
             op->err = KP_ERR_KAFKA_STORAGE_ERROR;
-        else if (op->slice.behind && start_read_in(sh, op))
+        else if (op->slice.behind && start_read_in(sh, p, op))
             return;
     }
     brk_pop_reply(sh, op);

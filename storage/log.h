@@ -282,11 +282,20 @@ typedef struct log_slice {
  * when a batch header on disk is invalid. */
 int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out);
 
+/* Any thread, while the slice's reference is held, for a catch-up slice:
+ * maps the slice's file range read-only and reads its pages in, so that it
+ * is sent from memory afterwards (one writev with the rest of the
+ * response, like the hot tier) without waiting for the disk or faulting.
+ * On success s->p points into the mapping and s->ref is the mapping's
+ * reference (which holds the file's); release it as before. When the
+ * mapping cannot be made, it falls back to log_slice_prefetch and the
+ * slice stays a file range. Returns 0 or -errno (the slice is valid
+ * either way). */
+int log_slice_read_in(log_slice_t *s);
 /* Any thread, while the slice's reference is held: reads the slice's file
- * range into the page cache (sendfile to /dev/null: no copy), so that
- * sending it afterwards does not wait for the disk. Returns 0 or -errno
- * (the slice is still valid either way). */
-int log_slice_read_in(const log_slice_t *s);
+ * range into the page cache (sendfile to /dev/null: no copy) and maps
+ * nothing. Used to read ahead of a catch-up. Returns 0 or -errno. */
+int log_slice_prefetch(const log_slice_t *s);
 
 /* The base offset of the first batch (at or after the start offset) whose
  * maxTimestamp >= ts, and that timestamp in *found_ts; -1 when there is

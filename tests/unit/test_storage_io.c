@@ -540,9 +540,12 @@ static void test_catch_up_drops_pages(void **state)
         fd = open(path, O_RDONLY);
         assert_true(fd >= 0);
         {
-            /* log_slice_read_in leaves the whole range cached */
-            log_slice_t s;
+            /* log_slice_read_in leaves the whole range cached, and the
+             * slice mapped: it points at the same bytes in memory */
+            log_slice_t s, t;
             assert_int_equal(log_read(log, off, 1 << 20, &s), 0);
+            /* pwrite: the hot tier's mapping already; else a file range */
+            assert_true(s.behind == (s.p == NULL));
             assert_int_equal(
                 posix_fadvise(fd, s.pos, (off_t)s.len, POSIX_FADV_DONTNEED), 0);
             assert_int_equal(log_slice_read_in(&s), 0);
@@ -550,7 +553,20 @@ static void test_catch_up_drops_pages(void **state)
                 resident(fd, s.pos & ~4095, (s.pos + (int64_t)s.len) & ~4095),
                 (size_t)(((s.pos + (int64_t)s.len) & ~4095) - (s.pos & ~4095)) /
                     4096);
-            mem_unref(s.ref);
+            assert_non_null(s.p);
+            assert_memory_equal(s.p, M.bytes + s.pos, s.len);
+            /* log_slice_prefetch reads the next range in, maps nothing */
+            assert_int_equal(log_read(log, s.next_offset, 1 << 20, &t), 0);
+            assert_int_equal(
+                posix_fadvise(fd, t.pos, (off_t)t.len, POSIX_FADV_DONTNEED), 0);
+            assert_int_equal(log_slice_prefetch(&t), 0);
+            assert_true(t.behind == (t.p == NULL));
+            assert_int_equal(
+                resident(fd, t.pos & ~4095, (t.pos + (int64_t)t.len) & ~4095),
+                (size_t)(((t.pos + (int64_t)t.len) & ~4095) - (t.pos & ~4095)) /
+                    4096);
+            mem_unref(t.ref);
+            mem_unref(s.ref); /* unmaps, then drops the file */
         }
         kept = resident(fd, 0, 16 << 20);
         if (modes[m] == LOG_IO_PWRITE)
