@@ -3,7 +3,7 @@
 # how fast it reads, for one or more strata binaries, alternating (A/B
 # builds). Not part of the tests; measures only.
 #
-#   bench/catchup_latency.sh [-r RUNS] [-m disk|cached|alone] STRATA...
+#   bench/catchup_latency.sh [-r RUNS] [-m disk|cached|alone|warm] [-s SECS] STRATA...
 #
 # disk, cached: one shard; 2 M x 1 KiB records produced to topic A, then
 #   strata-bench e2e at 10,000 records/s of 100 B (linger 0) on topic B for
@@ -13,6 +13,11 @@
 #   Prints the e2e p50/p99/p99.9 and the catch-up MB/s of each read.
 # alone: the default settings; 1 M x 1 KiB produced, then two reads from
 #   offset 0, each after drop_caches. Prints the MB/s of each read.
+# warm: alone, with the segment files read into the page cache (cat)
+#   after each drop_caches, so the reads come from memory.
+# -s SECS: idle that long after each drop_caches (alone, warm): the pages
+#   it freed are then handed back to the host (free page reporting), and
+#   reading into new page-cache pages costs what it does on a quiet VM.
 #
 # Needs build/strata-bench and build/bench/rdkafka_performance (bench/run.sh
 # builds both).
@@ -20,15 +25,17 @@ set -u
 cd "$(dirname "$0")/.."
 runs=2
 mode=disk
-while getopts "r:m:" o; do
+idle=0
+while getopts "r:m:s:" o; do
     case $o in
     r) runs=$OPTARG ;;
     m) mode=$OPTARG ;;
+    s) idle=$OPTARG ;;
     *) exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || { echo "usage: $0 [-r RUNS] [-m disk|cached|alone] STRATA..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [-r RUNS] [-m disk|cached|alone|warm] [-s SECS] STRATA..." >&2; exit 2; }
 sb=build/strata-bench
 perf=build/bench/rdkafka_performance
 pargs=(-X linger.ms=5 -X batch.size=1048576
@@ -46,7 +53,7 @@ one() { # binary
     d=$(mktemp -d /tmp/catchup.XXXXXX)
     port=$((20000 + RANDOM % 20000))
     [ "$mode" = cached ] && io=pwrite
-    if [ "$mode" = alone ]; then
+    if [ "$mode" = alone ] || [ "$mode" = warm ]; then
         n=1000000
         "$bin" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
             --set "log.dirs=$d/data" >"$d/log" 2>&1 &
@@ -58,9 +65,14 @@ one() { # binary
     pid=$!
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     "$perf" -P -t A -p 0 -s 1024 -c "$n" -a 1 -b "127.0.0.1:$port" "${pargs[@]}" >/dev/null 2>&1
-    if [ "$mode" = alone ]; then
-        for _ in 1 2; do drop; out="$out $(consume "$port" "$n")"; done
-        echo "$(basename "$bin") alone: catch-up MB/s:$out"
+    if [ "$mode" = alone ] || [ "$mode" = warm ]; then
+        for _ in 1 2; do
+            drop
+            sleep "$idle"
+            [ "$mode" = warm ] && cat "$d"/data/A-0/*.log >/dev/null
+            out="$out $(consume "$port" "$n")"
+        done
+        echo "$(basename "$bin") $mode: catch-up MB/s:$out"
     else
         [ "$mode" = disk ] && drop
         (for _ in 1 2 3 4; do
