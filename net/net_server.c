@@ -79,22 +79,10 @@ struct net_conn {
     size_t send_off;
     uint64_t last_active;
     /* moving (see the opening comment) */
-    bool reading;        /* inside conn_read: frames are being cut */
-    int hint, streak;    /* the shard last hinted, and how many in a row */
-    int move_to;         /* the shard to move to once quiet, or -1 */
-    uint64_t moved_ns;   /* when it last moved (st_now_ns), 0 never */
-    struct net_move *mv; /* in transit: what the next shard gets */
-};
-
-/* A connection on its way to another shard. */
-struct net_move {
-    int fd, dst;
-    char peer[64], local[64];
-    uint64_t moved_ns;
-    uint8_t *rbuf; /* a partial frame, or NULL */
-    size_t rlen;
-    mem_buf_t *big;
-    size_t big_need;
+    bool reading;      /* inside conn_read: frames are being cut */
+    int hint, streak;  /* the shard last hinted, and how many in a row */
+    int move_to;       /* the shard to move to once quiet, or -1 */
+    uint64_t moved_ns; /* when it last moved (st_now_ns), 0 never */
 };
 
 static void conn_update_events(net_conn_t *c);
@@ -554,28 +542,22 @@ static void on_conn_closed(uv_handle_t *h)
     conn_unref(c);
 }
 
-/* Links a new connection on fd into shard s; NULL if out of memory. */
-static net_conn_t *conn_attach(net_shard_t *s, int fd)
+/* Gives c (its fd set) a poll handle on shard s and links it there.
+ * Returns 0, or -1 when libuv refuses the descriptor. */
+static int conn_attach(net_shard_t *s, net_conn_t *c)
 {
-    net_conn_t *c = mem_calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
     c->shard = s;
-    c->fd = fd;
-    c->refs = 1;
-    c->hint = c->move_to = -1;
-    c->last_active = uv_now(&s->loop);
-    if (uv_poll_init_socket(&s->loop, &c->poll, fd) != 0) {
-        mem_free(c);
-        return NULL;
-    }
+    c->events = 0;
+    if (uv_poll_init_socket(&s->loop, &c->poll, c->fd) != 0)
+        return -1;
     c->poll.data = c;
+    c->prev = NULL;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
     s->stats.active++;
-    return c;
+    return 0;
 }
 
 static void unlink_conn(net_conn_t *c)
@@ -609,71 +591,50 @@ void net_conn_hint_shard(net_conn_t *c, int shard)
         c->move_to = shard;
 }
 
-/* On the new shard: the connection carries on there. */
+/* On the new shard: the connection, with its socket, addresses and any
+ * partial frame, carries on there. */
 static void on_conn_arrive(net_shard_t *s, void *arg)
 {
-    struct net_move *m = arg;
-    net_conn_t *c = stop_phase_of(s) ? NULL : conn_attach(s, m->fd);
+    net_conn_t *c = arg;
 
-    if (!c) {
-        /* stopping, or out of memory: closed as if by the old shard */
-        close(m->fd);
+    c->move_to = c->hint = -1;
+    c->streak = 0;
+    c->moved_ns = st_now_ns();
+    if (stop_phase_of(s) || conn_attach(s, c) != 0) {
+        /* closed as if by the old shard */
+        close(c->fd);
         atomic_fetch_sub(&s->srv->conns, 1);
         s->stats.closed++;
-        if (m->rbuf)
-            rbuf_put(s, m->rbuf);
-        mem_buf_unref(m->big);
+        if (c->rbuf)
+            rbuf_put(s, c->rbuf);
+        mem_buf_unref(c->big);
+        mem_free(c);
     } else {
-        memcpy(c->peer, m->peer, sizeof(c->peer));
-        memcpy(c->local, m->local, sizeof(c->local));
-        c->moved_ns = m->moved_ns;
-        c->rbuf = m->rbuf;
-        c->rlen = m->rlen;
-        c->big = m->big;
-        c->big_need = m->big_need;
+        c->closed = false;
         s->stats.moved_in++;
         conn_update_events(c);
     }
     net_server_busy(s->srv, -1);
-    mem_free(m);
 }
 
 static void on_conn_left(uv_handle_t *h)
 {
     net_conn_t *c = h->data;
-    net_post(c->shard, c->mv->dst, on_conn_arrive, c->mv);
-    conn_unref(c);
+    net_post(c->shard, c->move_to, on_conn_arrive, c);
 }
 
-/* Moves c to c->move_to if it is quiet: nothing unanswered, and not in
- * the middle of cutting frames. Afterwards c is closed for this shard
- * (every path that checks c->closed leaves it alone) and freed once its
- * handle is. */
+/* Moves c to c->move_to if it is quiet: nothing unanswered (so no request
+ * points at it), and not in the middle of cutting frames. Until it
+ * arrives, c is closed for this shard: every path that checks c->closed
+ * leaves it alone. */
 static void conn_maybe_move(net_conn_t *c)
 {
     net_shard_t *s = c->shard;
-    struct net_move *m;
 
     if (c->move_to < 0 || c->closed || c->qhead || c->reading ||
         stop_phase_of(s))
         return;
-    m = mem_alloc(sizeof(*m));
-    if (!m) {
-        c->move_to = -1;
-        return;
-    }
-    *m = (struct net_move){.fd = c->fd,
-                           .dst = c->move_to,
-                           .moved_ns = st_now_ns(),
-                           .rbuf = c->rbuf,
-                           .rlen = c->rlen,
-                           .big = c->big,
-                           .big_need = c->big_need};
-    memcpy(m->peer, c->peer, sizeof(m->peer));
-    memcpy(m->local, c->local, sizeof(m->local));
-    c->rbuf = NULL;
-    c->big = NULL;
-    c->mv = m;
+    st_assert(c->refs == 1);
     c->closed = true;
     unlink_conn(c);
     net_server_busy(s->srv, 1);
@@ -797,10 +758,17 @@ static void on_accept(uv_poll_t *h, int status, int events)
             close(fd);
             continue;
         }
-        c = conn_attach(s, fd);
-        if (!c) {
+        c = mem_calloc(1, sizeof(*c));
+        if (c) {
+            c->fd = fd;
+            c->refs = 1;
+            c->hint = c->move_to = -1;
+            c->last_active = uv_now(&s->loop);
+        }
+        if (!c || conn_attach(s, c) != 0) {
             atomic_fetch_sub(&srv->conns, 1);
             close(fd);
+            mem_free(c);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
