@@ -232,10 +232,6 @@ struct brk_part {
     int jobs_running;  /* the log's background jobs on the thread pool */
     /* Fetch and ListOffsets ops waiting for a segment's load (a job) */
     brk_pop_t *load_head, *load_tail;
-    /* catch-up read-ahead: the file (its reference, as an identity only)
-     * and the position up to which it was read ahead */
-    const void *ra_file;
-    int64_t ra_end;
     bool closing; /* closed while a sync was running: finish after it */
     bool destroy; /* ... and delete its files then (topic deleted) */
     /* long-poll fetches waiting for data */

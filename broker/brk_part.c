@@ -978,12 +978,10 @@ static void read_in_after(uv_work_t *w, int status)
     pool_free_stopped(sh);
 }
 
-/* The client asks for the range after a catch-up slice next: it is read
- * into the page cache on another pool thread while this one is mapped in
- * and sent, so that the disk works while the network and the client do.
- * p->ra_end keeps two Fetches from reading the same range ahead; the
- * file's reference serves as its identity only (a new file at a freed
- * one's address would at worst skip one read-ahead). */
+/* The client asks for the range after a catch-up slice next
+ * (log_slice_t.ahead_pos): it is read into the page cache on another pool
+ * thread while this one is mapped in and sent, so that the disk works
+ * while the network and the client do. */
 struct read_ahead_job {
     uv_work_t work;
     brk_shard_t *sh;
@@ -1007,27 +1005,21 @@ static void read_ahead_after(uv_work_t *w, int status)
     pool_free_stopped(sh);
 }
 
-static void start_read_ahead(brk_shard_t *sh, brk_part_t *p,
-                             const log_slice_t *s)
+static void start_read_ahead(brk_shard_t *sh, const log_slice_t *s)
 {
-    struct read_ahead_job *j;
-    int64_t end = s->pos + (int64_t)s->len, from = end, to = end + s->len;
-    if (p->ra_file == s->ref && p->ra_end > from && p->ra_end <= to)
-        from = p->ra_end;
-    if (from >= to || !(j = mem_calloc(1, sizeof(*j))))
+    struct read_ahead_job *j = mem_calloc(1, sizeof(*j));
+    if (!j)
         return;
-    p->ra_file = s->ref;
-    p->ra_end = to;
+    if (!log_slice_ahead(s, &j->slice)) {
+        mem_free(j);
+        return;
+    }
     j->sh = sh;
-    j->slice = *s;
-    j->slice.ref = mem_ref(s->ref);
-    j->slice.pos = from;
-    j->slice.len = (size_t)(to - from);
     j->work.data = j;
     pool_queue(sh, &j->work, read_ahead_work, read_ahead_after);
 }
 
-static bool start_read_in(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
+static bool start_read_in(brk_shard_t *sh, brk_pop_t *op)
 {
     struct read_in_job *j;
     if (sh->stopped || !(j = mem_calloc(1, sizeof(*j))))
@@ -1035,7 +1027,7 @@ static bool start_read_in(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
     j->sh = sh;
     j->op = op;
     j->work.data = j;
-    start_read_ahead(sh, p, &op->slice);
+    start_read_ahead(sh, &op->slice);
     pool_queue(sh, &j->work, read_in_work, read_in_after);
     return true;
 }
@@ -1058,7 +1050,7 @@ static void exec_fetch(brk_shard_t *sh, brk_part_t *p, brk_pop_t *op)
             op->err = KP_ERR_OFFSET_OUT_OF_RANGE;
         else if (rc < 0)
             op->err = KP_ERR_KAFKA_STORAGE_ERROR;
-        else if (op->slice.behind && start_read_in(sh, p, op))
+        else if (op->slice.behind && start_read_in(sh, op))
             return;
     }
     brk_pop_reply(sh, op);

@@ -1777,7 +1777,8 @@ static int64_t bytes_after(const log_t *log, const seg_t *seg, int64_t pos,
     return n;
 }
 
-static bool read_behind(log_t *log, seg_t *seg, int64_t start)
+static bool read_behind(log_t *log, seg_t *seg, int64_t start, int64_t end,
+                        log_slice_t *out)
 {
     /* Aligned, so that no folio straddles an end: the page cache holds
      * large folios (up to 2 MiB, aligned to their size) after readahead,
@@ -1796,6 +1797,18 @@ static bool read_behind(log_t *log, seg_t *seg, int64_t start)
     } else if (drop_to < seg->read_dropped - READ_DROP_LAG) {
         /* another reader, further back: it drops from here on */
         seg->read_dropped = drop_to > 0 ? drop_to : 0;
+    }
+    /* The next slice, read ahead unless an earlier slice handed it out
+     * already (a cursor beyond it belongs to a reader further on). */
+    {
+        int64_t from = end, to = ST_MIN(end + (end - start), seg->size);
+        if (seg->read_ahead > from && seg->read_ahead <= to)
+            from = seg->read_ahead;
+        if (to > from) {
+            out->ahead_pos = from;
+            out->ahead_len = (size_t)(to - from);
+            seg->read_ahead = to;
+        }
     }
     return true;
 }
@@ -1858,6 +1871,17 @@ int log_slice_read_in(log_slice_t *s)
     if (slice_map_in(s) == 0)
         return 0;
     return log_slice_prefetch(s);
+}
+
+bool log_slice_ahead(const log_slice_t *s, log_slice_t *ahead)
+{
+    if (!s->behind || s->ahead_len == 0 || s->fd < 0)
+        return false;
+    *ahead = (log_slice_t){.ref = mem_ref(s->ref),
+                           .fd = s->fd,
+                           .pos = s->ahead_pos,
+                           .len = s->ahead_len};
+    return true;
 }
 
 int log_slice_prefetch(const log_slice_t *s)
@@ -2018,7 +2042,7 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, log_slice_t *out)
             return -EIO;
         }
         if (!hot_slice(log, seg, start, end, out)) {
-            out->behind = read_behind(log, seg, start);
+            out->behind = read_behind(log, seg, start, end, out);
             out->ref = &seg_file_ref(seg->file)->ref;
             out->fd = seg->file->fd;
         }
@@ -2317,7 +2341,7 @@ static int move_finish(log_t *log, log_move_t *m, int rc, int max_steps)
     seg_detach_job(seg);
     seg_unload(seg);
     seg->cold = true;
-    seg->read_dropped = 0; /* another file now */
+    seg->read_dropped = seg->read_ahead = 0; /* another file now */
     seg->writable = false;
     /* Its cold copy is synced, so no sync needs the local file (dirty
      * segments stay a suffix of the list: the older ones are all cold). */

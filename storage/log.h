@@ -270,6 +270,12 @@ typedef struct log_slice {
      * trail has likely dropped): log_slice_read_in on another thread
      * first keeps the disk read out of the sender's sendfile. */
     bool behind;
+    /* For a behind slice: the range after it, as long as the slice and
+     * within the segment, that no earlier slice handed out already
+     * (ahead_len 0: none). The consumer asks for it next, so the caller
+     * reads it into the page cache meanwhile (log_slice_ahead). */
+    int64_t ahead_pos;
+    size_t ahead_len;
 } log_slice_t;
 
 /* A slice of whole batches from one segment: it starts with the batch that
@@ -296,6 +302,11 @@ int log_slice_read_in(log_slice_t *s);
  * range into the page cache (sendfile to /dev/null: no copy) and maps
  * nothing. Used to read ahead of a catch-up. Returns 0 or -errno. */
 int log_slice_prefetch(const log_slice_t *s);
+/* Owner thread, while s's reference is held: when s has a range to read
+ * ahead, fills *ahead with it as a file-range slice holding its own file
+ * reference (for log_slice_prefetch on any thread, then mem_unref) and
+ * returns true. */
+bool log_slice_ahead(const log_slice_t *s, log_slice_t *ahead);
 
 /* The base offset of the first batch (at or after the start offset) whose
  * maxTimestamp >= ts, and that timestamp in *found_ts; -1 when there is

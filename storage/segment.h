@@ -79,6 +79,9 @@ typedef struct seg {
     /* Reads far behind the tail drop the pages they have passed: bytes
      * below this were already dropped (log_read, the recycling modes). */
     int64_t read_dropped;
+    /* ... and bytes below this were already handed out to be read ahead
+     * (log_slice_t.ahead_len). */
+    int64_t read_ahead;
     /* The background job (log.h) loading this segment, or writing its
      * index files from its idx, which it then shares: while set, idx is
      * neither changed nor freed here. NULL when none. */
