@@ -1833,7 +1833,7 @@ static void slice_map_release(mem_ref_t *r)
 
 static int slice_map_in(log_slice_t *s)
 {
-    int64_t at = s->pos & ~(int64_t)4095;
+    int64_t at = s->pos & ~(int64_t)(sysconf(_SC_PAGESIZE) - 1);
     size_t len = (size_t)(s->pos - at) + s->len;
     struct slice_map *m = mem_alloc(sizeof(*m));
     void *p;
