@@ -11,10 +11,12 @@ tests/integration/js first, otherwise this test is skipped.
 import json
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
 
+import kafka_wire as kw
 from it_util import consume_all, unique_topic
 
 JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
@@ -64,3 +66,55 @@ def test_kafkajs_admin_produce_fetch(broker):
     out = node("delete", broker.bootstrap, topic)
     assert out["deleted"] == topic
     assert out["secondDeleteError"] == "UNKNOWN_TOPIC_OR_PARTITION", out
+
+
+def batch_fields(data):
+    """(base offset, record count, producer id, epoch, base sequence) of
+    each whole batch in a Fetch response's records bytes."""
+    out = []
+    pos = 0
+    while len(data) - pos >= 12:
+        base, length = struct.unpack_from(">qi", data, pos)
+        if pos + 12 + length > len(data):
+            break
+        pid, epoch, seq, count = struct.unpack_from(">qhii", data, pos + 43)
+        out.append((base, count, pid, epoch, seq))
+        pos += 12 + length
+    return out
+
+
+@pytest.mark.deadline(200)
+def test_kafkajs_idempotent_producer(broker):
+    """kafkajs's idempotent producer: InitProducerId from two sessions,
+    each batch stored with that session's producer id and a sequence that
+    starts at 0 per partition and counts every record before it."""
+    topic = unique_topic("kjsidem")
+    n = 600
+    out = node("idempotent", broker.bootstrap, topic, n)
+    assert out == {"topic": topic, "produced": n}
+
+    pids = set()
+    with kw.Client(broker.addr) as c:
+        for p in range(PARTS):
+            end = c.list_offsets(topic, p, kw.LATEST)[2]
+            assert end == n // PARTS
+            batches, off = [], 0
+            while off < end:
+                r = c.fetch(topic, p, off)
+                assert r["error"] == 0, r
+                got = batch_fields(r["records"])
+                assert got, "no whole batch at %d" % off
+                batches += got
+                off = got[-1][0] + got[-1][1]
+            assert off == end
+            seq = {}
+            for base, count, pid, epoch, first in batches:
+                assert pid >= 0 and epoch == 0, (p, base, pid, epoch)
+                assert first == seq.get(pid, 0), \
+                    "partition %d offset %d: sequence %d, want %d" % (
+                        p, base, first, seq.get(pid, 0))
+                seq[pid] = first + count
+            # two producer sessions, half of the records each
+            assert sorted(seq.values()) == [n // 2 // PARTS] * 2, seq
+            pids.update(seq)
+    assert len(pids) == 2, pids

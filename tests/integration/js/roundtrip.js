@@ -3,6 +3,7 @@
 // Driven by ../test_kafkajs.py, which runs
 //   node roundtrip.js produce <bootstrap> <topic> <count>
 //   node roundtrip.js delete  <bootstrap> <topic>
+//   node roundtrip.js idempotent <bootstrap> <topic> <count>
 // and parses the single JSON line printed on stdout. Any failure exits
 // non-zero with the reason on stderr.
 //
@@ -158,6 +159,51 @@ async function produceMode(kafka, topic, count) {
     }
 }
 
+// An idempotent producer (InitProducerId, then batches carrying its id,
+// epoch and per-partition sequences), in two sessions: each gets its own
+// producer id. The batches' fields are checked by the Python side.
+async function idempotentMode(kafka, topic, count) {
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+        const created = await admin.createTopics({
+            waitForLeaders: true,
+            topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+        })
+        if (created !== true) fail(`createTopics returned ${created}`)
+    } finally {
+        await admin.disconnect()
+    }
+    const half = Math.floor(count / 2)
+    for (const [from, to] of [[0, half], [half, count]]) {
+        const producer = kafka.producer({ allowAutoTopicCreation: false,
+                                          idempotent: true,
+                                          maxInFlightRequests: 1 })
+        await producer.connect()
+        try {
+            for (let i = from; i < to; i += 50) {
+                const batch = []
+                for (let j = i; j < Math.min(i + 50, to); j++) batch.push(message(j))
+                const meta = await producer.send({ topic, acks: -1, messages: batch })
+                for (const m of meta)
+                    if (m.errorCode !== 0) fail(`produce error ${m.errorCode}`)
+            }
+        } finally {
+            await producer.disconnect()
+        }
+    }
+    const got = await fetchAll(kafka, topic, count)
+    for (let p = 0; p < PARTITIONS; p++) {
+        const want = []
+        for (let i = p; i < count; i += PARTITIONS) {
+            const m = message(i)
+            want.push({ offset: want.length, key: m.key, value: m.value })
+        }
+        expectEq(got[p], want, `fetched partition ${p}`)
+    }
+    process.stdout.write(JSON.stringify({ topic, produced: count }) + '\n')
+}
+
 async function deleteMode(kafka, topic) {
     const admin = kafka.admin()
     await admin.connect()
@@ -186,7 +232,7 @@ async function deleteMode(kafka, topic) {
 
 async function main() {
     const [mode, bootstrap, topic, count] = process.argv.slice(2)
-    if (!mode || !bootstrap || !topic) fail('usage: roundtrip.js produce|delete BOOTSTRAP TOPIC [COUNT]')
+    if (!mode || !bootstrap || !topic) fail('usage: roundtrip.js produce|delete|idempotent BOOTSTRAP TOPIC [COUNT]')
     const kafka = new Kafka({
         clientId: 'strata-it-kafkajs',
         brokers: [bootstrap],
@@ -197,6 +243,7 @@ async function main() {
     })
     if (mode === 'produce') await produceMode(kafka, topic, Number(count || 1000))
     else if (mode === 'delete') await deleteMode(kafka, topic)
+    else if (mode === 'idempotent') await idempotentMode(kafka, topic, Number(count || 1000))
     else fail(`unknown mode ${mode}`)
 }
 
