@@ -91,6 +91,21 @@ async function fetchAll(kafka, topic, count) {
     }
 }
 
+// Fetches the topic and checks it holds messages 0..count-1, spread over
+// the partitions as message() spreads them, in order. Returns what it read.
+async function expectAll(kafka, topic, count) {
+    const got = await fetchAll(kafka, topic, count)
+    for (let p = 0; p < PARTITIONS; p++) {
+        const want = []
+        for (let i = p; i < count; i += PARTITIONS) {
+            const m = message(i)
+            want.push({ offset: want.length, key: m.key, value: m.value })
+        }
+        expectEq(got[p], want, `fetched partition ${p}`)
+    }
+    return got
+}
+
 async function produceMode(kafka, topic, count) {
     const admin = kafka.admin()
     await admin.connect()
@@ -131,15 +146,7 @@ async function produceMode(kafka, topic, count) {
             await producer.disconnect()
         }
 
-        const got = await fetchAll(kafka, topic, count)
-        for (let p = 0; p < PARTITIONS; p++) {
-            const want = []
-            for (let i = p; i < count; i += PARTITIONS) {
-                const m = message(i)
-                want.push({ offset: want.length, key: m.key, value: m.value })
-            }
-            expectEq(got[p], want, `fetched partition ${p}`)
-        }
+        const got = await expectAll(kafka, topic, count)
 
         const offsets = await admin.fetchTopicOffsets(topic)
         offsets.sort((a, b) => a.partition - b.partition)
@@ -192,15 +199,7 @@ async function idempotentMode(kafka, topic, count) {
             await producer.disconnect()
         }
     }
-    const got = await fetchAll(kafka, topic, count)
-    for (let p = 0; p < PARTITIONS; p++) {
-        const want = []
-        for (let i = p; i < count; i += PARTITIONS) {
-            const m = message(i)
-            want.push({ offset: want.length, key: m.key, value: m.value })
-        }
-        expectEq(got[p], want, `fetched partition ${p}`)
-    }
+    await expectAll(kafka, topic, count)
     process.stdout.write(JSON.stringify({ topic, produced: count }) + '\n')
 }
 
