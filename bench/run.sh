@@ -105,12 +105,16 @@ run_case() { # name command...
 p100() { produce "$1" 100 "$n100" "$2" "p100-$1-$2-$3"; }
 p1k() { produce "$1" 1024 "$n1k" "$2" "p1k-$1-$2-$3"; }
 c1k() { consume "p1k-strata-1-$1" "$n1k"; }
+# strata-bench --json on stdin -> "records/s MB/s"
+rate() {
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["records_per_sec"]), round(d["mb_per_sec"], 2))'
+}
 # The same catch-up with strata-bench, which sends its next Fetch before it
 # goes through the records of the last one (rdkafka_performance does not).
 sbc1k() {
     ./build/strata-bench consume --bootstrap "127.0.0.1:$port" \
         --topic "p1k-strata-1-$1" --count "$n1k" --json --quiet 2>/dev/null |
-        /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["records_per_sec"]), round(d["mb_per_sec"], 2))'
+        rate
 }
 
 # Every strata run writes gigabytes: its topics are deleted once measured,
@@ -149,7 +153,7 @@ sb() { # target size acks rep -> "records/s MB/s"
     [ "$1" = mock ] && addr=$mock_addr
     ./build/strata-bench produce --bootstrap "$addr" --topic "sb-$1-$2-$3-$4" \
         --record-size "$2" --acks "$3" --duration 5 --json --quiet 2>/dev/null |
-        /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["records_per_sec"]), round(d["mb_per_sec"], 2))'
+        rate
 }
 sb100() { sb "$1" 100 "$2" "$3"; }
 sb1k() { sb "$1" 1024 "$2" "$3"; }
