@@ -106,15 +106,19 @@ async function expectAll(kafka, topic, count) {
     return got
 }
 
+async function createTopic(admin, topic) {
+    const created = await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+    })
+    if (created !== true) fail(`createTopics returned ${created}`)
+}
+
 async function produceMode(kafka, topic, count) {
     const admin = kafka.admin()
     await admin.connect()
     try {
-        const created = await admin.createTopics({
-            waitForLeaders: true,
-            topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
-        })
-        if (created !== true) fail(`createTopics returned ${created}`)
+        await createTopic(admin, topic)
         const again = await admin.createTopics({
             topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
         })
@@ -173,11 +177,7 @@ async function idempotentMode(kafka, topic, count) {
     const admin = kafka.admin()
     await admin.connect()
     try {
-        const created = await admin.createTopics({
-            waitForLeaders: true,
-            topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
-        })
-        if (created !== true) fail(`createTopics returned ${created}`)
+        await createTopic(admin, topic)
     } finally {
         await admin.disconnect()
     }
