@@ -338,6 +338,21 @@ def encode_record_batch(records, base_offset=0, base_timestamp=None,
             + after_len)
 
 
+def batch_headers(data):
+    """(base offset, record count, producer id, producer epoch, base
+    sequence) of each whole batch in a Fetch response's records bytes."""
+    out = []
+    pos = 0
+    while len(data) - pos >= 12:
+        base, length = struct.unpack_from(">qi", data, pos)
+        if length < 0 or pos + 12 + length > len(data):
+            break  # partial trailing batch
+        pid, epoch, seq, count = struct.unpack_from(">qhii", data, pos + 43)
+        out.append((base, count, pid, epoch, seq))
+        pos += 12 + length
+    return out
+
+
 def decode_record_batches(data, check_crc=True):
     """Yield Records from a Fetch response's records bytes. A partial batch
     at the end (allowed by the protocol) is ignored."""

@@ -11,7 +11,6 @@ tests/integration/js first, otherwise this test is skipped.
 import json
 import os
 import shutil
-import struct
 import subprocess
 
 import pytest
@@ -68,21 +67,6 @@ def test_kafkajs_admin_produce_fetch(broker):
     assert out["secondDeleteError"] == "UNKNOWN_TOPIC_OR_PARTITION", out
 
 
-def batch_fields(data):
-    """(base offset, record count, producer id, epoch, base sequence) of
-    each whole batch in a Fetch response's records bytes."""
-    out = []
-    pos = 0
-    while len(data) - pos >= 12:
-        base, length = struct.unpack_from(">qi", data, pos)
-        if pos + 12 + length > len(data):
-            break
-        pid, epoch, seq, count = struct.unpack_from(">qhii", data, pos + 43)
-        out.append((base, count, pid, epoch, seq))
-        pos += 12 + length
-    return out
-
-
 @pytest.mark.deadline(200)
 def test_kafkajs_idempotent_producer(broker):
     """kafkajs's idempotent producer: InitProducerId from two sessions,
@@ -102,7 +86,7 @@ def test_kafkajs_idempotent_producer(broker):
             while off < end:
                 r = c.fetch(topic, p, off)
                 assert r["error"] == 0, r
-                got = batch_fields(r["records"])
+                got = kw.batch_headers(r["records"])
                 assert got, "no whole batch at %d" % off
                 batches += got
                 off = got[-1][0] + got[-1][1]
