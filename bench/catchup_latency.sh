@@ -51,7 +51,7 @@ consume() { # port count -> MB/s
 one() { # binary
     local bin=$1 d port pid io=writeback n=2000000 out=""
     d=$(mktemp -d /tmp/catchup.XXXXXX)
-    port=$((20000 + RANDOM % 20000))
+    port=$((20000 + RANDOM % 12000)) # below the ephemeral range
     [ "$mode" = cached ] && io=pwrite
     if [ "$mode" = alone ] || [ "$mode" = warm ]; then
         n=1000000
@@ -64,6 +64,11 @@ one() { # binary
     fi
     pid=$!
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    if ! kill -0 $pid 2>/dev/null; then
+        echo "$(basename "$bin"): the broker did not start: $(tail -1 "$d/log")" >&2
+        rm -rf "$d"
+        return 1
+    fi
     "$perf" -P -t A -p 0 -s 1024 -c "$n" -a 1 -b "127.0.0.1:$port" "${pargs[@]}" >/dev/null 2>&1
     if [ "$mode" = alone ] || [ "$mode" = warm ]; then
         for _ in 1 2; do

@@ -13,7 +13,7 @@ ONLY1K=${ONLY1K:-}
 RATE=${RATE:-}
 run() { # hot case args...
   local hot=$1 name=$2; shift 2
-  local d=$(mktemp -d /tmp/hotb.XXXXXX) port=$((20000 + RANDOM % 20000))
+  local d=$(mktemp -d /tmp/hotb.XXXXXX) port=$((20000 + RANDOM % 12000))
   $B/strata --set listeners=PLAINTEXT://127.0.0.1:$port --set log.dirs=$d/data --set metrics.listener=127.0.0.1:$((port+1)) --set log.hot.reads=$hot > $d/log 2>&1 &
   local pid=$!
   for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
