@@ -10,7 +10,7 @@
 # -q: a quick, smaller matrix; -s: a broker setting (--set), repeatable,
 # to measure a configuration against the defaults.
 #
-# Needs root for apt-get the first time (librdkafka-dev). The broker runs
+# Needs root for apt-get the first time (librdkafka-dev, fio). The broker runs
 # from build/ (release preset) with a temporary data dir on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +26,11 @@ while getopts "r:qs:" o; do
     esac
 done
 
-if ! dpkg-query -W -f='${Status}' librdkafka-dev 2>/dev/null | grep -q "ok installed"; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librdkafka-dev >/dev/null
-fi
+for pkg in librdkafka-dev fio; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+    fi
+done
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" --target strata strata-bench >/dev/null
 
@@ -55,7 +57,9 @@ if [ ! -x "$mock_bin" ] || [ bench/mock_broker.c -nt "$mock_bin" ]; then
 fi
 
 work=$(mktemp -d /tmp/strata-bench.XXXXXX)
-port=$((20000 + RANDOM % 20000))
+# below the ephemeral range (32768 on), where a client's own connection
+# could hold the port
+port=$((20000 + RANDOM % 12000))
 ./build/strata --set "listeners=PLAINTEXT://127.0.0.1:$port" \
     --set "log.dirs=$work/data" "${sets[@]}" >"$work/strata.log" 2>&1 &
 broker=$!
@@ -66,6 +70,8 @@ for _ in $(seq 50); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     sleep 0.1
 done
+kill -0 $broker 2>/dev/null ||
+    { echo "run.sh: the broker did not start: $(tail -1 "$work/strata.log")" >&2; exit 1; }
 
 n100=3000000
 n1k=1000000
@@ -117,6 +123,27 @@ sbc1k() {
         rate
 }
 
+# The references for a catch-up, on the same files (those of the rdkafka
+# catch-up's topic): the disk alone, read by fio with O_DIRECT, 1 MiB at a
+# queue depth of 16 through io_uring (the best sequential rate it has
+# shown here), and the catch-up with the files read into the page cache
+# first (as a broker with log.io.mode=pwrite, which keeps what it wrote
+# cached, or one whose log fits in memory would find them). fio counts the
+# files' bytes, about 1% more than the records' values the clients count.
+seg_files() { ls "$work/data/p1k-strata-1-$1-0/"*.log; }
+ddisk() { # rep -> "- MB/s"
+    fio --name=disk --filename="$(seg_files "$1" | paste -sd:)" --rw=read \
+        --direct=1 --bs=1M --iodepth=16 --ioengine=io_uring \
+        --file_service_type=sequential --output-format=terse \
+        --terse-version=3 2>/dev/null |
+        awk -F';' '{ printf "- %.2f\n", $7 * 1024 / 1e6 }'
+}
+cached() { # rep -> files of the topic read into the page cache
+    cat $(seg_files "$1") >/dev/null
+}
+wc1k() { cached "$1"; c1k "$1"; }
+wsbc1k() { cached "$1"; sbc1k "$1"; }
+
 # Every strata run writes gigabytes: its topics are deleted once measured,
 # so that the matrix fits a modest disk.
 drop() { # topic-name prefix
@@ -143,6 +170,9 @@ run_case strata_1k_acksall p1k strata -1
 drop p1k-strata--1-
 run_case strata_1k_catchup c1k
 run_case sb_strata_1k_catchup sbc1k
+run_case disk_1k_read ddisk
+run_case strata_1k_catchup_cached wc1k
+run_case sb_strata_1k_catchup_cached wsbc1k
 drop p1k-strata-
 
 # The same with strata-bench as the client, against both brokers.
@@ -201,7 +231,10 @@ line "strata, 100 B, acks=all" strata_100_acksall "$(ratio "$(med strata_100_ack
 line "mock, 1 KiB, acks=1" mock_1k_acks1 "1.00"
 line "strata, 1 KiB, acks=1" strata_1k_acks1 "$(ratio "$(med strata_1k_acks1.mb)" "$m1k")"
 line "strata, 1 KiB, acks=all" strata_1k_acksall "$(ratio "$(med strata_1k_acksall.mb)" "$m1k")"
-line "strata, 1 KiB, consumer catch-up" strata_1k_catchup "-"
+dk=$(med disk_1k_read.mb)
+line "strata, 1 KiB, consumer catch-up" strata_1k_catchup "$(ratio "$(med strata_1k_catchup.mb)" "$dk") disk"
+line "  the same from the page cache" strata_1k_catchup_cached "-"
+line "the disk alone (fio O_DIRECT)" disk_1k_read "1.00 disk"
 sm100=$(med sb_mock_100_acks1.msgs)
 sm1k=$(med sb_mock_1k_acks1.mb)
 printf '\nclient strata-bench\n'
@@ -211,7 +244,8 @@ line "strata, 100 B, acks=all" sb_strata_100_acksall "$(ratio "$(med sb_strata_1
 line "mock, 1 KiB, acks=1" sb_mock_1k_acks1 "1.00"
 line "strata, 1 KiB, acks=1" sb_strata_1k_acks1 "$(ratio "$(med sb_strata_1k_acks1.mb)" "$sm1k")"
 line "strata, 1 KiB, acks=all" sb_strata_1k_acksall "$(ratio "$(med sb_strata_1k_acksall.mb)" "$sm1k")"
-line "strata, 1 KiB, consumer catch-up" sb_strata_1k_catchup "-"
+line "strata, 1 KiB, consumer catch-up" sb_strata_1k_catchup "$(ratio "$(med sb_strata_1k_catchup.mb)" "$dk") disk"
+line "  the same from the page cache" sb_strata_1k_catchup_cached "-"
 printf '%-36s p50 %s ms, p99 %s ms, p99.9 %s ms\n' "strata e2e, 10k msg/s, 100 B" \
     "$(printf '%s\n' "${lat50[@]}" | median)" "$(printf '%s\n' "${lat99[@]}" | median)" \
     "$(printf '%s\n' "${lat999[@]}" | median)"
