@@ -338,18 +338,26 @@ def encode_record_batch(records, base_offset=0, base_timestamp=None,
             + after_len)
 
 
+def whole_batches(data):
+    """Yield (position, base offset, length) of each whole batch in a Fetch
+    response's records bytes; a partial batch at the end (allowed by the
+    protocol) ends the walk."""
+    pos = 0
+    while len(data) - pos >= 12:
+        base_offset, length = struct.unpack_from(">qi", data, pos)
+        if length < 0 or pos + 12 + length > len(data):
+            return  # partial trailing batch
+        yield pos, base_offset, length
+        pos += 12 + length
+
+
 def batch_headers(data):
     """(base offset, record count, producer id, producer epoch, base
     sequence) of each whole batch in a Fetch response's records bytes."""
     out = []
-    pos = 0
-    while len(data) - pos >= 12:
-        base, length = struct.unpack_from(">qi", data, pos)
-        if length < 0 or pos + 12 + length > len(data):
-            break  # partial trailing batch
+    for pos, base, _ in whole_batches(data):
         pid, epoch, seq, count = struct.unpack_from(">qhii", data, pos + 43)
         out.append((base, count, pid, epoch, seq))
-        pos += 12 + length
     return out
 
 
@@ -357,13 +365,8 @@ def decode_record_batches(data, check_crc=True):
     """Yield Records from a Fetch response's records bytes. A partial batch
     at the end (allowed by the protocol) is ignored."""
     out = []
-    pos = 0
-    while len(data) - pos >= 12:
-        base_offset, length = struct.unpack_from(">qi", data, pos)
-        if length < 0 or pos + 12 + length > len(data):
-            break  # partial trailing batch
+    for pos, base_offset, length in whole_batches(data):
         batch = data[pos + 12:pos + 12 + length]
-        pos += 12 + length
         _, magic, crc = struct.unpack_from(">ibI", batch, 0)
         if magic != 2:
             raise ProtocolError("magic %d batch at offset %d"
