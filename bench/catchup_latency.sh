@@ -36,6 +36,7 @@ while getopts "r:m:s:" o; do
 done
 shift $((OPTIND - 1))
 [ $# -gt 0 ] || { echo "usage: $0 [-r RUNS] [-m disk|cached|alone|warm] [-s SECS] STRATA..." >&2; exit 2; }
+. bench/broker_up.sh
 sb=build/strata-bench
 perf=build/bench/rdkafka_performance
 pargs=(-X linger.ms=5 -X batch.size=1048576
@@ -51,7 +52,7 @@ consume() { # port count -> MB/s
 one() { # binary
     local bin=$1 d port pid io=writeback n=2000000 out=""
     d=$(mktemp -d /tmp/catchup.XXXXXX)
-    port=$((20000 + RANDOM % 12000)) # below the ephemeral range
+    port=$(bench_port)
     [ "$mode" = cached ] && io=pwrite
     if [ "$mode" = alone ] || [ "$mode" = warm ]; then
         n=1000000
@@ -63,9 +64,7 @@ one() { # binary
             --set "log.io.mode=$io" >"$d/log" 2>&1 &
     fi
     pid=$!
-    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-    if ! kill -0 $pid 2>/dev/null; then
-        echo "$(basename "$bin"): the broker did not start: $(tail -1 "$d/log")" >&2
+    if ! bench_wait_broker $pid "$port" "$d/log"; then
         rm -rf "$d"
         return 1
     fi

@@ -7,16 +7,17 @@
 #   env: REPS="1 2 3", ONLY1K=1 (skip the 100 B latency case),
 #        RATE=records/s for the 1 KiB 4-partition case (default: unlimited)
 set -u
+. "$(dirname "$0")/broker_up.sh"
 B=${1:-build}
 REPS=${REPS:-1 2 3}
 ONLY1K=${ONLY1K:-}
 RATE=${RATE:-}
 run() { # hot case args...
   local hot=$1 name=$2; shift 2
-  local d=$(mktemp -d /tmp/hotb.XXXXXX) port=$((20000 + RANDOM % 12000))
+  local d=$(mktemp -d /tmp/hotb.XXXXXX) port=$(bench_port)
   $B/strata --set listeners=PLAINTEXT://127.0.0.1:$port --set log.dirs=$d/data --set metrics.listener=127.0.0.1:$((port+1)) --set log.hot.reads=$hot > $d/log 2>&1 &
   local pid=$!
-  for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_broker $pid $port $d/log || { rm -rf $d; return 1; }
   out=$($B/strata-bench "$@" --bootstrap 127.0.0.1:$port --json --quiet 2>/dev/null)
   src=$(curl -s 127.0.0.1:$((port+1))/metrics | grep '^strata_fetch_bytes_total' | tr '\n' ' ')
   cpu=$(awk '{printf "%.2f", ($14+$15)/100}' /proc/$pid/stat)

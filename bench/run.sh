@@ -57,21 +57,15 @@ if [ ! -x "$mock_bin" ] || [ bench/mock_broker.c -nt "$mock_bin" ]; then
 fi
 
 work=$(mktemp -d /tmp/strata-bench.XXXXXX)
-# below the ephemeral range (32768 on), where a client's own connection
-# could hold the port
-port=$((20000 + RANDOM % 12000))
+. bench/broker_up.sh
+port=$(bench_port)
 ./build/strata --set "listeners=PLAINTEXT://127.0.0.1:$port" \
     --set "log.dirs=$work/data" "${sets[@]}" >"$work/strata.log" 2>&1 &
 broker=$!
 "$mock_bin" >"$work/mock.addr" 2>/dev/null &
 mock=$!
 trap 'kill $broker $mock 2>/dev/null; wait $broker $mock 2>/dev/null; cp "$work/strata.log" /tmp/strata-bench-broker.log 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-    sleep 0.1
-done
-kill -0 $broker 2>/dev/null ||
-    { echo "run.sh: the broker did not start: $(tail -1 "$work/strata.log")" >&2; exit 1; }
+bench_wait_broker $broker "$port" "$work/strata.log" || exit 1
 
 n100=3000000
 n1k=1000000
