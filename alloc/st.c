@@ -3,6 +3,10 @@
  * test harnesses capture it without configuration. */
 #include "alloc/st.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,4 +74,42 @@ int64_t st_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int spawn(pthread_t *t, void *(*fn)(void *), const cpu_set_t *cpus)
+{
+    pthread_attr_t attr;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    if (cpus)
+        pthread_attr_setaffinity_np(&attr, sizeof(*cpus), cpus);
+    rc = pthread_create(t, &attr, fn, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+int st_thread_spawn(const char *name, void *(*fn)(void *), bool any_cpu)
+{
+    sigset_t all, old;
+    cpu_set_t cpus;
+    pthread_t t;
+    long i, n = sysconf(_SC_NPROCESSORS_CONF);
+    int rc;
+
+    CPU_ZERO(&cpus);
+    for (i = 0; i < n && i < CPU_SETSIZE; i++)
+        CPU_SET(i, &cpus);
+    /* The thread starts with the mask in force here: none. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = spawn(&t, fn, any_cpu ? &cpus : NULL);
+    if (rc == EINVAL && any_cpu) /* a CPU set refused: inherit instead */
+        rc = spawn(&t, fn, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        pthread_setname_np(t, name);
+    return rc;
 }

@@ -32,6 +32,12 @@ void st_assert_fail(const char *expr, const char *file, int line)
 uint64_t st_now_ns(void);
 int64_t st_wall_ms(void);
 
+/* Starts a detached helper thread (64 KiB of stack, no signals) named
+ * name, running fn(NULL). any_cpu: allowed on every CPU whatever the
+ * caller's pinning (the kernel keeps it to those the process may use);
+ * else it inherits the caller's. Returns 0 or an errno value. */
+int st_thread_spawn(const char *name, void *(*fn)(void *), bool any_cpu);
+
 #define ST_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define ST_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define ST_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <stdbool.h>
 #include <unistd.h>
@@ -51,22 +50,11 @@ static void *reap_main(void *arg)
 /* mu held. */
 static int start_locked(void)
 {
-    pthread_attr_t attr;
-    pthread_t t;
-    sigset_t all, old;
     int rc;
 
     if (started || start_err)
         return -start_err;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 << 10);
-    /* No signal is for this thread. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&t, &attr, reap_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    rc = st_thread_spawn("strata-reap", reap_main, false);
     if (rc != 0) {
         start_err = rc;
         st_warn("cannot start the file reaper thread (deleted segments are "
@@ -74,7 +62,6 @@ static int start_locked(void)
                 strerror(rc));
         return -rc;
     }
-    pthread_setname_np(t, "strata-reap");
     started = true;
     return 0;
 }
