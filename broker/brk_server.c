@@ -13,6 +13,7 @@
 #include "broker/brk_metrics.h"
 #include "simd/simd.h"
 #include "storage/reap.h"
+#include "storage/trail.h"
 #include "strata_features.h"
 
 #include <errno.h>
@@ -211,6 +212,8 @@ int brk_run(brk_config_t *cfg)
     /* Deleted segments are closed (their blocks freed) off the shard
      * loops; started here so that it inherits no shard's CPU pin. */
     reap_start();
+    /* The same for the page-cache trail of the buffered log.io.modes. */
+    trail_start();
 
     /* Before the shards, which register with it as they start; its HTTP
      * thread inherits the signal mask. */
@@ -256,7 +259,8 @@ int brk_run(brk_config_t *cfg)
     met_server_stop(&b);
     net_server_stop(b.srv);
     net_server_join(b.srv);
-    reap_wait(); /* the space of deleted segments is free on exit */
+    trail_wait(); /* its last references go to the reaper */
+    reap_wait();  /* the space of deleted segments is free on exit */
     if (rc == 0) {
         rc = log_dir_mark_clean(cfg->log_dirs, true);
         if (rc == 0)

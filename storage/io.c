@@ -911,85 +911,7 @@ void log_io_free(log_io_t *io)
     mem_free(io);
 }
 
-/* ---- the trail ----
- *
- * Appended bytes of the buffered modes are cut into windows of
- * LOG_IO_WINDOW bytes. A full window is handed to writeback at once
- * (sync_file_range WRITE, which only queues the I/O), and joins r[]. When
- * more than two windows are in r[], the oldest is waited for and its pages
- * dropped (fadvise DONTNEED): they were written a window ago, so the wait
- * is usually short, and when the disk is slower than the appends it is
- * what holds them back, instead of the page cache filling with dirty
- * pages. The pages freed are the next ones the kernel hands out, still
- * backed, which is the whole point (io.c's opening comment). The tail of
- * a sealed segment joins r[] too, so small segments are recycled as well.
- */
-
-static void warn_once(log_io_trail_t *t, const char *what, int err)
-{
-    if (t->warned)
-        return;
-    t->warned = true;
-    st_warn("%s of appended data failed: %s (fdatasync reports it)", what,
-            strerror(err));
-}
-
-/* Waits for the oldest range to be written and drops its pages. */
-static void trail_pop(log_io_trail_t *t)
-{
-    log_io_range_t *r = &t->r[0];
-    int64_t len = r->end - r->start;
-
-    st_assert(t->n > 0);
-    if (sync_file_range(r->file->fd, r->start, len,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
-        warn_once(t, "writeback", errno);
-    } else {
-        /* after the wait, so that a send during it cannot map them again */
-        hot_map_zap(r->hot, r->start, len);
-        posix_fadvise(r->file->fd, r->start, len, POSIX_FADV_DONTNEED);
-    }
-    hot_map_unref(r->hot);
-    seg_file_unref(r->file);
-    t->bytes -= len;
-    t->n--;
-    memmove(t->r, t->r + 1, t->n * sizeof(*t->r));
-}
-
-/* Starts writeback of [start, end) of f and keeps the range. */
-static void trail_push(log_io_trail_t *t, seg_file_t *f, hot_map_t *hot,
-                       int64_t start, int64_t end)
-{
-    if (end <= start)
-        return;
-    if (sync_file_range(f->fd, start, end - start, SYNC_FILE_RANGE_WRITE) < 0)
-        warn_once(t, "writeback", errno);
-    if (t->n == LOG_IO_TRAIL_MAX)
-        trail_pop(t);
-    t->r[t->n++] = (log_io_range_t){seg_file_ref(f),
-                                    hot ? hot_map_ref(hot) : NULL, start, end};
-    t->bytes += end - start;
-    while (t->bytes > 2 * (int64_t)LOG_IO_WINDOW)
-        trail_pop(t);
-}
-
-void log_io_trail_init(log_io_trail_t *t)
-{
-    *t = (log_io_trail_t){0};
-}
-
-void log_io_trail_fini(log_io_trail_t *t)
-{
-    unsigned i;
-
-    for (i = 0; i < t->n; i++) {
-        hot_map_unref(t->r[i].hot);
-        seg_file_unref(t->r[i].file);
-    }
-    seg_file_unref(t->cur);
-    log_io_trail_init(t);
-}
+/* ---- the trail (the rest is in trail.c) ---- */
 
 void log_io_trail_note(log_io_trail_t *t, log_io_t *io, hot_map_t *hot,
                        int64_t start, int64_t end)
@@ -1008,7 +930,8 @@ void log_io_trail_note(log_io_trail_t *t, log_io_t *io, hot_map_t *hot,
         t->cur_start = start;
     t->cur_end = end;
     while (t->cur_end - t->cur_start >= LOG_IO_WINDOW) {
-        trail_push(t, t->cur, hot, t->cur_start, t->cur_start + LOG_IO_WINDOW);
+        log_io__trail_push(t, t->cur, hot, t->cur_start,
+                           t->cur_start + LOG_IO_WINDOW);
         t->cur_start += LOG_IO_WINDOW;
     }
 }
@@ -1017,7 +940,7 @@ void log_io_trail_seal(log_io_trail_t *t, log_io_t *io, hot_map_t *hot)
 {
     if (!io || !io->wb || t->cur != io->wb)
         return;
-    trail_push(t, t->cur, hot, t->cur_start, t->cur_end);
+    log_io__trail_push(t, t->cur, hot, t->cur_start, t->cur_end);
     seg_file_unref(t->cur);
     t->cur = NULL;
 }

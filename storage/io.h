@@ -17,7 +17,8 @@
  * what was appended, window by window, and drops the pages of old windows
  * once written.
  *
- * Thread: both belong to the log's owner thread. */
+ * Thread: both belong to the log's owner thread; the trail's work runs on
+ * a thread of its own (trail.c). */
 #ifndef STRATA_STORAGE_IO_H
 #define STRATA_STORAGE_IO_H
 
@@ -28,6 +29,7 @@
 
 #include "storage/log.h"
 #include "storage/segment.h"
+#include "storage/trail.h"
 
 /* Page-cache window of the trail: writeback of each window starts when it
  * is full, and its pages are dropped once two more windows have followed. */
@@ -104,19 +106,33 @@ typedef struct log_io_range {
     int64_t start, end;
 } log_io_range_t;
 
-typedef struct log_io_trail {
+/* The worker's side of a trail (trail.c). */
+typedef struct log_io_trail_q {
     log_io_range_t r[LOG_IO_TRAIL_MAX]; /* writeback started, oldest first */
     unsigned n;
     int64_t bytes; /* in r[] */
+    bool warned;
+    /* Written, for the owner to drop (under trail.c's lock). */
+    log_io_range_t done[LOG_IO_TRAIL_MAX];
+    unsigned ndone;
+    /* Handed over by the owner and not yet dropped (or forgotten). */
+    _Atomic int64_t held;
+} log_io_trail_q_t;
+
+typedef struct log_io_trail {
     /* Appended bytes of the current segment whose writeback has not been
      * started yet: [cur_start, cur_end) of cur (referenced). */
     seg_file_t *cur;
     int64_t cur_start, cur_end;
-    bool warned;
+    /* The ranges handed over: on the heap for the trail thread, or own
+     * when there is none (then run inline); NULL before the first. */
+    log_io_trail_q_t *q;
+    log_io_trail_q_t own;
 } log_io_trail_t;
 
 void log_io_trail_init(log_io_trail_t *t);
-/* Drops the references; pages are left to the kernel. */
+/* Drops the references; pages are left to the kernel (the ranges handed
+ * over are let go by the thread, after those queued before). */
 void log_io_trail_fini(log_io_trail_t *t);
 /* The writer io (of the trail's modes; others are ignored) appended
  * [start, end): starts writeback of each full window, and waits for and
@@ -130,5 +146,9 @@ void log_io_trail_note(log_io_trail_t *t, log_io_t *io, struct hot_map *hot,
 /* io's segment is sealed: writeback of its last bytes starts now. Call
  * before log_io_seal; hot as for log_io_trail_note. */
 void log_io_trail_seal(log_io_trail_t *t, log_io_t *io, struct hot_map *hot);
+/* Internal (io.c to trail.c): hands [start, end) of f over to writeback
+ * and to the drop behind it. */
+void log_io__trail_push(log_io_trail_t *t, seg_file_t *f, struct hot_map *hot,
+                        int64_t start, int64_t end);
 
 #endif

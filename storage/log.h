@@ -55,10 +55,11 @@ typedef enum log_io_mode {
      * 16 MiB window of appended bytes is handed to writeback when full
      * (sync_file_range) and its pages are dropped from the page cache two
      * windows later (fadvise DONTNEED), so appends reuse a bounded set of
-     * recycled pages instead of always new ones. log_append then waits
-     * for the disk when it falls behind (back-pressure, not a growing
-     * heap of dirty pages). Readers more than ~32-48 MiB behind the tail
-     * read from the disk. */
+     * recycled pages instead of always new ones; the writeback and its
+     * waits run on the trail's thread (trail.h). log_append waits for it when
+     * it falls four windows behind (back-pressure, not a growing heap of dirty
+     * pages). Readers more than ~32-48 MiB behind the tail read from the disk.
+     */
     LOG_IO_WRITEBACK,
     /* memcpy into a shared mapping of the active segment, which is
      * preallocated (fallocate) in growing chunks and cut to its real length

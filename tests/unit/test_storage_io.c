@@ -39,6 +39,7 @@
 #include "storage/io.h"
 #include "storage/log.h"
 #include "storage/segment.h"
+#include "storage/trail.h"
 
 static const log_io_mode_t all_modes[] = {LOG_IO_PWRITE, LOG_IO_WRITEBACK,
                                           LOG_IO_MMAP,   LOG_IO_DIRECT,
@@ -498,6 +499,70 @@ static void test_trail_drops_pages(void **state)
     model_reset();
 }
 
+/* Whether a thread of this process has the given name. */
+static bool thread_named(const char *name)
+{
+    char path[300], comm[64];
+    bool found = false;
+    int i;
+
+    for (i = 0; i < 4096 && !found; i++) {
+        FILE *f;
+        snprintf(path, sizeof(path), "/proc/self/task/%d/comm",
+                 (int)getpid() + i);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof(comm), f))
+            found = strncmp(comm, name, strlen(name)) == 0;
+        fclose(f);
+    }
+    return found;
+}
+
+/* The trail's work runs on its own thread: an append only hands windows
+ * over, waiting once its log has four not yet dropped, so the page cache
+ * holds a bounded part of the log at every step. A log closed with
+ * windows still queued leaves them to the thread, which drops them and
+ * then lets go of the files (ASan: nothing leaked or used after free). */
+static void test_trail_thread(void **state)
+{
+    log_config_t c = cfg_for(LOG_IO_WRITEBACK);
+    size_t win_pages = LOG_IO_WINDOW / 4096, most = 0;
+    char dir[400], path[500];
+    log_t *log;
+    int fd, i;
+
+    (void)state;
+    if (expect_mode(LOG_IO_WRITEBACK) != LOG_IO_WRITEBACK)
+        skip();
+    assert_int_equal(trail_start(), 0);
+    assert_true(thread_named("strata-trail"));
+    snprintf(dir, sizeof(dir), "%s/trail-thread", tmpdir);
+    assert_int_equal(log_open(dir, &c, false, &log), 0);
+    snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    /* 10 windows and a bit, in appends of ~1 MiB */
+    for (i = 0; i < 11 * (LOG_IO_WINDOW >> 20); i++) {
+        size_t n;
+        append_batches(log, 64, 15, 1000);
+        n = resident(fd, 0, ((int64_t)M.len + 4095) & ~4095);
+        most = n > most ? n : most;
+    }
+    assert_true(M.len > 10 * (size_t)LOG_IO_WINDOW);
+    /* four windows held, the one being filled, and the edges */
+    assert_true(most <= 5 * win_pages + 16);
+    log_close(log);
+    trail_wait();
+    /* what the trail held at the close: its last two windows and the tail
+     * are left cached; everything before was dropped */
+    assert_true(resident(fd, 0, 8 * (int64_t)LOG_IO_WINDOW) < win_pages / 10);
+    close(fd);
+    assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    model_reset();
+}
+
 /* A catch-up read far behind the end drops the pages it has passed in the
  * recycling modes (so that reading from disk reuses pages too); pwrite
  * keeps them. The reads bring the pages in themselves (the trail dropped
@@ -743,6 +808,7 @@ int main(void)
         T(test_writer_reopen),
         T(test_coherency),
         T(test_trail_drops_pages),
+        T(test_trail_thread),
         T(test_catch_up_drops_pages),
         /* before anything else refuses a mode: it counts the warnings */
         T(test_fallback),
