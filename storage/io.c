@@ -918,6 +918,7 @@ void log_io_trail_note(log_io_trail_t *t, log_io_t *io, hot_map_t *hot,
 {
     if (!io || !io->wb)
         return;
+    log_io__trail_drain(t);
     if (t->cur != io->wb) {
         /* Sealing pushed the previous segment's tail already. */
         seg_file_unref(t->cur);

@@ -96,6 +96,10 @@ void log_io_test_refuse(log_io_mode_t mode, int err);
  * The direct mode counts whole blocks only. */
 void log_io_test_short_writes(size_t max);
 
+/* Tests only: the trail's waits for written windows fail with err (as on
+ * a disk error) while it is not 0. */
+void log_io_test_fail_waits(int err);
+
 /* ---- the page-cache trail of the buffered modes ---- */
 
 struct hot_map;
@@ -115,6 +119,7 @@ typedef struct log_io_trail_q {
     /* Written, for the owner to drop (under trail.c's lock). */
     log_io_range_t done[LOG_IO_TRAIL_MAX];
     unsigned ndone;
+    _Atomic bool any_done; /* ndone > 0, for the owner to look without it */
     /* Handed over by the owner and not yet dropped (or forgotten). */
     _Atomic int64_t held;
 } log_io_trail_q_t;
@@ -150,5 +155,8 @@ void log_io_trail_seal(log_io_trail_t *t, log_io_t *io, struct hot_map *hot);
  * and to the drop behind it. */
 void log_io__trail_push(log_io_trail_t *t, seg_file_t *f, struct hot_map *hot,
                         int64_t start, int64_t end);
+/* Internal (io.c to trail.c): drops what the trail's thread has seen
+ * written, if anything. */
+void log_io__trail_drain(log_io_trail_t *t);
 
 #endif

@@ -16,7 +16,7 @@
  * time with one producer of 100 B records at 1.6 GB/s (docs/performance.md).
  * So it runs on one thread of its own for the process, fed through a
  * queue: the owner hands each window over, and drops the windows the
- * thread has seen written (q->done) at its next hand-over. The drop stays
+ * thread has seen written (q->done) at its next append. The drop stays
  * on the owner: dropped on the trail's thread, acks=all produce lost
  * 15-20% (docs/performance.md), most likely because freed pages go first
  * to the freeing CPU's own free lists, so the shard's next appends no
@@ -66,6 +66,14 @@ static unsigned head, tail; /* tail - head jobs queued */
 static bool started, busy;
 static int start_err;
 
+/* log_io_test_fail_waits: errno the waits pretend to get. */
+static atomic_int fail_waits;
+
+void log_io_test_fail_waits(int err)
+{
+    atomic_store(&fail_waits, err);
+}
+
 static void warn_once(log_io_trail_q_t *q, const char *what, int err)
 {
     if (q->warned)
@@ -87,6 +95,20 @@ static void range_drop(log_io_range_t *r)
     seg_file_unref(r->file);
 }
 
+/* Waits until the range is written. Returns 0 or -errno. */
+static int wait_written(const log_io_range_t *r)
+{
+    int err = atomic_load(&fail_waits);
+
+    if (err)
+        return -err;
+    if (sync_file_range(r->file->fd, r->start, r->end - r->start,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+        return -errno;
+    return 0;
+}
+
 /* Waits for the oldest range to be written, then drops its pages: here
  * when q is the owner's own, else on the owner (q->done; see
  * log_io__trail_push), falling back to here when that list is full. */
@@ -95,21 +117,25 @@ static void q_pop(log_io_trail_q_t *q, bool thread)
     log_io_range_t r = q->r[0];
     int64_t len = r.end - r.start;
     bool handed = false;
+    int rc;
 
     st_assert(q->n > 0);
     q->bytes -= len;
     q->n--;
     memmove(q->r, q->r + 1, q->n * sizeof(*q->r));
-    if (sync_file_range(r.file->fd, r.start, len,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
-        warn_once(q, "writeback", errno);
-        r.end = r.start; /* nothing to drop */
+    if ((rc = wait_written(&r)) < 0) {
+        warn_once(q, "writeback", -rc);
+        /* not known to be written: let go, pages left to the kernel */
+        hot_map_unref(r.hot);
+        seg_file_unref(r.file);
+        atomic_fetch_sub_explicit(&q->held, len, memory_order_release);
+        return;
     }
     if (thread) {
         pthread_mutex_lock(&mu);
         if (q->ndone < LOG_IO_TRAIL_MAX) {
             q->done[q->ndone++] = r;
+            atomic_store_explicit(&q->any_done, true, memory_order_release);
             handed = true;
         }
         pthread_mutex_unlock(&mu);
@@ -149,6 +175,7 @@ static void q_forget(log_io_trail_q_t *q)
         range_drop(&q->done[i]);
     q->n = q->ndone = 0;
     q->bytes = 0;
+    atomic_store_explicit(&q->any_done, false, memory_order_relaxed);
 }
 
 static void *trail_main(void *arg)
@@ -240,6 +267,7 @@ static void drain_locked(log_io_trail_q_t *q)
 
         memcpy(r, q->done, n * sizeof(*r));
         q->ndone = 0;
+        atomic_store_explicit(&q->any_done, false, memory_order_relaxed);
         pthread_mutex_unlock(&mu);
         for (i = 0; i < n; i++) {
             int64_t len = r[i].end - r[i].start;
@@ -248,6 +276,16 @@ static void drain_locked(log_io_trail_q_t *q)
         }
         pthread_mutex_lock(&mu);
     }
+}
+
+void log_io__trail_drain(log_io_trail_t *t)
+{
+    if (!t->q || t->q == &t->own ||
+        !atomic_load_explicit(&t->q->any_done, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&mu);
+    drain_locked(t->q);
+    pthread_mutex_unlock(&mu);
 }
 
 void log_io_trail_fini(log_io_trail_t *t)

@@ -499,6 +499,49 @@ static void test_trail_drops_pages(void **state)
     model_reset();
 }
 
+/* A failed wait (a disk error) lets its window go without dropping it:
+ * the appends go on, past many windows, and keep their data; the pages
+ * stay cached. Before, such a window stayed counted as held, and the
+ * owner waited for it forever once four were. */
+static void test_trail_failed_waits(void **state)
+{
+    log_config_t c = cfg_for(LOG_IO_WRITEBACK);
+    size_t win_pages = LOG_IO_WINDOW / 4096;
+    char dir[400], path[500];
+    log_slice_t s;
+    log_t *log;
+    uint8_t *buf;
+    int fd, i;
+
+    (void)state;
+    if (expect_mode(LOG_IO_WRITEBACK) != LOG_IO_WRITEBACK)
+        skip();
+    snprintf(dir, sizeof(dir), "%s/trail-fail", tmpdir);
+    assert_int_equal(log_open(dir, &c, false, &log), 0);
+    log_io_test_fail_waits(EIO);
+    for (i = 0; i < 8 * (LOG_IO_WINDOW >> 20); i++)
+        append_batches(log, 64, 15, 1000);
+    trail_wait();
+    log_io_test_fail_waits(0);
+    assert_true(M.len > 7 * (size_t)LOG_IO_WINDOW);
+    snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    /* nothing was dropped */
+    assert_true(resident(fd, 0, LOG_IO_WINDOW) > win_pages / 2);
+    close(fd);
+    buf = malloc(1 << 20);
+    assert_int_equal(log_read(log, 0, 1 << 20, &s), 0);
+    assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
+    assert_memory_equal(buf, M.bytes, s.len);
+    mem_unref(s.ref);
+    free(buf);
+    log_close(log);
+    trail_wait();
+    assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    model_reset();
+}
+
 /* Whether a thread of this process has the given name. */
 static bool thread_named(const char *name)
 {
@@ -809,6 +852,7 @@ int main(void)
         T(test_coherency),
         T(test_trail_drops_pages),
         T(test_trail_thread),
+        T(test_trail_failed_waits),
         T(test_catch_up_drops_pages),
         /* before anything else refuses a mode: it counts the warnings */
         T(test_fallback),
