@@ -446,6 +446,19 @@ static void test_coherency(void **state)
         coherency_case(all_modes[m]);
 }
 
+/* The first MiB the log reads back is the model's first MiB. */
+static void check_first_mib(log_t *log)
+{
+    log_slice_t s;
+    uint8_t *buf = malloc(1 << 20);
+
+    assert_int_equal(log_read(log, 0, 1 << 20, &s), 0);
+    assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
+    assert_memory_equal(buf, M.bytes, s.len);
+    mem_unref(s.ref);
+    free(buf);
+}
+
 /* The buffered modes with a trail keep only the last windows in the page
  * cache; pwrite keeps everything. */
 static void test_trail_drops_pages(void **state)
@@ -483,15 +496,7 @@ static void test_trail_drops_pages(void **state)
             assert_true(first < win_pages / 10);
         close(fd);
         /* the data is all there all the same */
-        {
-            log_slice_t s;
-            uint8_t *buf = malloc(1 << 20);
-            assert_int_equal(log_read(log, 0, 1 << 20, &s), 0);
-            assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
-            assert_memory_equal(buf, M.bytes, s.len);
-            mem_unref(s.ref);
-            free(buf);
-        }
+        check_first_mib(log);
         log_close(log);
         /* Disk space for the next mode. */
         assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
@@ -508,9 +513,7 @@ static void test_trail_failed_waits(void **state)
     log_config_t c = cfg_for(LOG_IO_WRITEBACK);
     size_t win_pages = LOG_IO_WINDOW / 4096;
     char dir[400], path[500];
-    log_slice_t s;
     log_t *log;
-    uint8_t *buf;
     int fd, i;
 
     (void)state;
@@ -530,12 +533,7 @@ static void test_trail_failed_waits(void **state)
     /* nothing was dropped */
     assert_true(resident(fd, 0, LOG_IO_WINDOW) > win_pages / 2);
     close(fd);
-    buf = malloc(1 << 20);
-    assert_int_equal(log_read(log, 0, 1 << 20, &s), 0);
-    assert_int_equal(pread(s.fd, buf, s.len, s.pos), (ssize_t)s.len);
-    assert_memory_equal(buf, M.bytes, s.len);
-    mem_unref(s.ref);
-    free(buf);
+    check_first_mib(log);
     log_close(log);
     trail_wait();
     assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
