@@ -110,7 +110,7 @@ typedef struct log_io_range {
     int64_t start, end;
 } log_io_range_t;
 
-/* The worker's side of a trail (trail.c). */
+/* The worker's side of a trail (trail.c), on the heap. */
 typedef struct log_io_trail_q {
     log_io_range_t r[LOG_IO_TRAIL_MAX]; /* writeback started, oldest first */
     unsigned n;
@@ -120,6 +120,7 @@ typedef struct log_io_trail_q {
     log_io_range_t done[LOG_IO_TRAIL_MAX];
     unsigned ndone;
     _Atomic bool any_done; /* ndone > 0, for the owner to look without it */
+    bool inline_run;       /* no thread: the owner runs it all itself */
     /* Handed over by the owner and not yet dropped (or forgotten). */
     _Atomic int64_t held;
 } log_io_trail_q_t;
@@ -129,10 +130,8 @@ typedef struct log_io_trail {
      * started yet: [cur_start, cur_end) of cur (referenced). */
     seg_file_t *cur;
     int64_t cur_start, cur_end;
-    /* The ranges handed over: on the heap for the trail thread, or own
-     * when there is none (then run inline); NULL before the first. */
+    /* The ranges handed over (trail.c); NULL before the first. */
     log_io_trail_q_t *q;
-    log_io_trail_q_t own;
 } log_io_trail_t;
 
 void log_io_trail_init(log_io_trail_t *t);

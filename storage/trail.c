@@ -29,8 +29,8 @@
  * Each trail's worker-side state (log_io_trail_q_t) is on the heap, since the
  * log may be closed and freed while its last ranges are still queued; the
  * worker frees it at the trail's end job. When the thread cannot be
- * started, or the state cannot be allocated, the owner runs the same steps
- * inline (the state then lives in the trail, as before).
+ * started, the owner runs the same steps inline (inline_run); when the
+ * state cannot be allocated, the window is let go (nothing recycled).
  *
  * The thread is not pinned: like the reaper (reap.h) it is started before
  * the shards pin themselves (trail_start), and when it is started
@@ -110,9 +110,9 @@ static int wait_written(const log_io_range_t *r)
 }
 
 /* Waits for the oldest range to be written, then drops its pages: here
- * when q is the owner's own, else on the owner (q->done; see
+ * when the trail runs inline, else on the owner (q->done; see
  * log_io__trail_push), falling back to here when that list is full. */
-static void q_pop(log_io_trail_q_t *q, bool thread)
+static void q_pop(log_io_trail_q_t *q)
 {
     log_io_range_t r = q->r[0];
     int64_t len = r.end - r.start;
@@ -131,7 +131,7 @@ static void q_pop(log_io_trail_q_t *q, bool thread)
         atomic_fetch_sub_explicit(&q->held, len, memory_order_release);
         return;
     }
-    if (thread) {
+    if (!q->inline_run) {
         pthread_mutex_lock(&mu);
         if (q->ndone < LOG_IO_TRAIL_MAX) {
             q->done[q->ndone++] = r;
@@ -148,17 +148,17 @@ static void q_pop(log_io_trail_q_t *q, bool thread)
 
 /* Starts writeback of the range (its references now q's), and drops the
  * oldest ones beyond two windows. */
-static void q_push(log_io_trail_q_t *q, log_io_range_t range, bool thread)
+static void q_push(log_io_trail_q_t *q, log_io_range_t range)
 {
     if (sync_file_range(range.file->fd, range.start, range.end - range.start,
                         SYNC_FILE_RANGE_WRITE) < 0)
         warn_once(q, "writeback", errno);
     if (q->n == LOG_IO_TRAIL_MAX)
-        q_pop(q, thread);
+        q_pop(q);
     q->r[q->n++] = range;
     q->bytes += range.end - range.start;
     while (q->bytes > 2 * (int64_t)LOG_IO_WINDOW)
-        q_pop(q, thread);
+        q_pop(q);
 }
 
 /* The trail ended: the written ranges are dropped, the others' pages left
@@ -190,7 +190,7 @@ static void *trail_main(void *arg)
         busy = true;
         pthread_mutex_unlock(&mu);
         if (job.range.file) {
-            q_push(job.q, job.range, true);
+            q_push(job.q, job.range);
         } else {
             q_forget(job.q);
             mem_free(job.q);
@@ -280,7 +280,7 @@ static void drain_locked(log_io_trail_q_t *q)
 
 void log_io__trail_drain(log_io_trail_t *t)
 {
-    if (!t->q || t->q == &t->own ||
+    if (!t->q || t->q->inline_run ||
         !atomic_load_explicit(&t->q->any_done, memory_order_acquire))
         return;
     pthread_mutex_lock(&mu);
@@ -291,15 +291,16 @@ void log_io__trail_drain(log_io_trail_t *t)
 void log_io_trail_fini(log_io_trail_t *t)
 {
     seg_file_unref(t->cur);
-    if (t->q == &t->own) {
-        q_forget(&t->own);
+    if (t->q && t->q->inline_run) {
+        q_forget(t->q);
+        mem_free(t->q);
     } else if (t->q) {
         bool queued;
         pthread_mutex_lock(&mu);
         drain_locked(t->q);
         queued = enqueue_locked((trail_job_t){t->q, {NULL, NULL, 0, 0}});
         pthread_mutex_unlock(&mu);
-        st_assert(queued); /* t->q is only on the heap with a thread */
+        st_assert(queued); /* not inline_run: there is a thread */
     }
     log_io_trail_init(t);
 }
@@ -316,22 +317,25 @@ void log_io__trail_push(log_io_trail_t *t, seg_file_t *f, hot_map_t *hot,
     range = (log_io_range_t){seg_file_ref(f), hot ? hot_map_ref(hot) : NULL,
                              start, end};
     if (!t->q) {
+        t->q = mem_calloc(1, sizeof(*t->q));
+        if (!t->q) { /* these are hints: nothing recycled for now */
+            hot_map_unref(range.hot);
+            seg_file_unref(range.file);
+            return;
+        }
         pthread_mutex_lock(&mu);
-        if (start_locked() == 0)
-            t->q = mem_calloc(1, sizeof(*t->q));
+        t->q->inline_run = start_locked() < 0;
         pthread_mutex_unlock(&mu);
-        if (!t->q)
-            t->q = &t->own;
     }
-    if (t->q == &t->own) {
-        q_push(t->q, range, false);
+    if (t->q->inline_run) {
+        q_push(t->q, range);
         return;
     }
     atomic_fetch_add_explicit(&t->q->held, len, memory_order_relaxed);
     pthread_mutex_lock(&mu);
     drain_locked(t->q);
     queued = enqueue_locked((trail_job_t){t->q, range});
-    st_assert(queued); /* t->q is only on the heap with a thread */
+    st_assert(queued); /* not inline_run: there is a thread */
     for (;;) {
         drain_locked(t->q);
         if (atomic_load_explicit(&t->q->held, memory_order_acquire) <=
