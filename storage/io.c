@@ -8,10 +8,10 @@
  * (free page reporting). Rewriting pages already cached runs at ~8 GB/s.
  * So what helps is recycling pages, not another way of copying into new
  * ones: the writeback and mmap modes drive writeback themselves and drop
- * pages a few windows behind the tail (the trail below), and the direct
- * mode bypasses the page cache altogether. pwrite stays as the plain path
- * the others fall back to. The uring modes are writeback and direct with
- * the writes issued through an io_uring per thread (the ring section
+ * pages a few windows behind the tail (the trail: below, and trail.c),
+ * and the direct mode bypasses the page cache altogether. pwrite stays as the
+ * plain path the others fall back to. The uring modes are writeback and direct
+ * with the writes issued through an io_uring per thread (the ring section
  * below), the direct one with several writes in flight per append; they
  * exist to measure whether the submission path or the queue depth matters
  * (issue #5, docs/performance.md).
