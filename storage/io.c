@@ -945,3 +945,16 @@ void log_io_trail_seal(log_io_trail_t *t, log_io_t *io, hot_map_t *hot)
     seg_file_unref(t->cur);
     t->cur = NULL;
 }
+
+void log_io_trail_kick(log_io_trail_t *t, log_io_t *io)
+{
+    if (!io || !io->wb || t->cur != io->wb)
+        return;
+    /* A new window (or segment) restarts the kicks at its start. */
+    if (t->kicked < t->cur_start || t->kicked > t->cur_end)
+        t->kicked = t->cur_start;
+    if (t->cur_end - t->kicked < LOG_IO_KICK_MIN)
+        return;
+    log_io__trail_kick(t, t->cur, t->kicked, t->cur_end);
+    t->kicked = t->cur_end;
+}

@@ -34,6 +34,8 @@
 /* Page-cache window of the trail: writeback of each window starts when it
  * is full, and its pages are dropped once two more windows have followed. */
 #define LOG_IO_WINDOW (16 << 20)
+/* The least a kick (log_io_trail_kick) starts the writeback of. */
+#define LOG_IO_KICK_MIN (256 << 10)
 /* Ranges the trail holds (whole windows, or the tails of sealed segments). */
 #define LOG_IO_TRAIL_MAX 8
 
@@ -130,6 +132,7 @@ typedef struct log_io_trail {
      * started yet: [cur_start, cur_end) of cur (referenced). */
     seg_file_t *cur;
     int64_t cur_start, cur_end;
+    int64_t kicked; /* of cur: writeback started up to here by kicks */
     /* The ranges handed over (trail.c); NULL before the first. */
     log_io_trail_q_t *q;
 } log_io_trail_t;
@@ -157,5 +160,15 @@ void log_io__trail_push(log_io_trail_t *t, seg_file_t *f, struct hot_map *hot,
 /* Internal (io.c to trail.c): drops what the trail's thread has seen
  * written, if anything. */
 void log_io__trail_drain(log_io_trail_t *t);
+/* Internal (io.c to trail.c): starts the writeback of [start, end) of f on
+ * the trail's thread, and nothing else. */
+void log_io__trail_kick(log_io_trail_t *t, seg_file_t *f, int64_t start,
+                        int64_t end);
+/* An fdatasync of the log is running (acks=all): the writeback of what was
+ * appended since the current window began, or since the last kick, starts
+ * now on the trail's thread (at least LOG_IO_KICK_MIN bytes), so that the
+ * next fdatasync finds it under way. A hint: skipped when the trail runs
+ * inline or its queue is full. */
+void log_io_trail_kick(log_io_trail_t *t, log_io_t *io);
 
 #endif

@@ -1577,6 +1577,10 @@ int log_append(log_t *log, const struct iovec *iov, int iovcnt)
     }
     log_io_trail_note(&log->trail, seg->io, hot_of(log, seg), seg_start,
                       seg->size);
+    /* Appends during a sync wait for the next one: their writeback can
+     * start now, so that the next fdatasync finds it under way. */
+    if (log->sync_pending)
+        log_io_trail_kick(&log->trail, seg->io);
     /* The sealed segment's end has left the cached part: reads of it are
      * file ranges from now on (the trail drops its last pages soon). */
     if (log->hot_prev && seg->size >= HOT_BYTES) {

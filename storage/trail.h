@@ -9,6 +9,8 @@
 #ifndef STRATA_STORAGE_TRAIL_H
 #define STRATA_STORAGE_TRAIL_H
 
+#include <stdint.h>
+
 /* Starts the thread now (idempotent). Returns 0 or -errno; on failure each
  * trail runs on its log's owner thread. */
 int trail_start(void);
@@ -17,5 +19,9 @@ int trail_start(void);
  * the broker's shutdown, before reap_wait, since the trail's last
  * references to deleted files go to the reaper). */
 void trail_wait(void);
+
+/* Bytes whose writeback the thread started early because a sync of their
+ * log was running (log_io_trail_kick), since the start. */
+uint64_t trail_kicked_bytes(void);
 
 #endif

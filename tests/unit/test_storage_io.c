@@ -540,6 +540,44 @@ static void test_trail_failed_waits(void **state)
     model_reset();
 }
 
+/* While a sync of the log is running, what is appended has its writeback
+ * started at once on the trail's thread (kicked), not only when its
+ * window is full; without a sync running, nothing is kicked. */
+static void test_trail_kicks(void **state)
+{
+    log_config_t c = cfg_for(LOG_IO_WRITEBACK);
+    char dir[400];
+    log_sync_t *sync;
+    uint64_t before;
+    log_t *log;
+    int i;
+
+    (void)state;
+    if (expect_mode(LOG_IO_WRITEBACK) != LOG_IO_WRITEBACK)
+        skip();
+    snprintf(dir, sizeof(dir), "%s/trail-kick", tmpdir);
+    assert_int_equal(log_open(dir, &c, false, &log), 0);
+    before = trail_kicked_bytes();
+    for (i = 0; i < 4; i++)
+        append_batches(log, 64, 15, 1000);
+    trail_wait();
+    assert_true(trail_kicked_bytes() == before);
+    sync = log_sync_prepare(log);
+    assert_non_null(sync);
+    for (i = 0; i < 4; i++)
+        append_batches(log, 64, 15, 1000);
+    trail_wait();
+    /* each ~1 MiB append was kicked off */
+    assert_true(trail_kicked_bytes() - before >= 3u << 20);
+    assert_int_equal(log_sync_run(sync), 0);
+    log_sync_finish(log, sync);
+    check_first_mib(log);
+    log_close(log);
+    trail_wait();
+    assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    model_reset();
+}
+
 /* Whether a thread of this process has the given name. */
 static bool thread_named(const char *name)
 {
@@ -851,6 +889,7 @@ int main(void)
         T(test_trail_drops_pages),
         T(test_trail_thread),
         T(test_trail_failed_waits),
+        T(test_trail_kicks),
         T(test_catch_up_drops_pages),
         /* before anything else refuses a mode: it counts the warnings */
         T(test_fallback),
