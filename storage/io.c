@@ -923,12 +923,12 @@ void log_io_trail_note(log_io_trail_t *t, log_io_t *io, hot_map_t *hot,
         /* Sealing pushed the previous segment's tail already. */
         seg_file_unref(t->cur);
         t->cur = seg_file_ref(io->wb);
-        t->cur_start = t->cur_end = start;
+        t->cur_start = t->cur_end = t->kicked = start;
     }
     /* Appends are contiguous, except after a failed one was cut: then the
-     * window restarts there. */
+     * window (and the kicks) restart there. */
     if (start != t->cur_end)
-        t->cur_start = start;
+        t->cur_start = t->kicked = start;
     t->cur_end = end;
     while (t->cur_end - t->cur_start >= LOG_IO_WINDOW) {
         log_io__trail_push(t, t->cur, hot, t->cur_start,
@@ -950,8 +950,8 @@ void log_io_trail_kick(log_io_trail_t *t, log_io_t *io)
 {
     if (!io || !io->wb || t->cur != io->wb)
         return;
-    /* A new window (or segment) restarts the kicks at its start. */
-    if (t->kicked < t->cur_start || t->kicked > t->cur_end)
+    /* A window handed over has its writeback started already. */
+    if (t->kicked < t->cur_start)
         t->kicked = t->cur_start;
     if (t->cur_end - t->kicked < LOG_IO_KICK_MIN)
         return;
