@@ -313,8 +313,7 @@ void log_io_trail_fini(log_io_trail_t *t)
         mem_free(t->q);
     } else if (t->q) {
         bool queued;
-        pthread_mutex_lock(&mu);
-        drain_locked(t->q);
+        pthread_mutex_lock(&mu); /* the thread drops what is written */
         queued = enqueue_locked((trail_job_t){t->q, {NULL, NULL, 0, 0}, false});
         pthread_mutex_unlock(&mu);
         st_assert(queued); /* not inline_run: there is a thread */
@@ -358,7 +357,6 @@ void log_io__trail_push(log_io_trail_t *t, seg_file_t *f, hot_map_t *hot,
     }
     atomic_fetch_add_explicit(&t->q->held, len, memory_order_relaxed);
     pthread_mutex_lock(&mu);
-    drain_locked(t->q);
     queued = enqueue_locked((trail_job_t){t->q, range, false});
     st_assert(queued); /* not inline_run: there is a thread */
     for (;;) {
