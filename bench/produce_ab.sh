@@ -3,7 +3,9 @@
 # broker (own data dir) per run: each run is one rdkafka_performance
 # produce (the same settings as bench/run.sh) and one strata-bench
 # produce, both 1 partition, acks and record size as given. Prints every
-# run, then the medians per build. Measures only; not part of the tests.
+# run (rdkafka msgs/s, strata-bench records/s, and the broker's
+# CPU-seconds per GB during the strata-bench run), then the medians per
+# build. Measures only; not part of the tests.
 #   bench/produce_ab.sh [-n pairs] [-s size] [-a 1|all] BIN...
 #   env: COUNT (rdkafka records, default 1000000, 3000000 for 100 B),
 #        DUR (strata-bench seconds, 4)
@@ -41,13 +43,25 @@ one() { # bin -> "rdkafka_msgs/s strata-bench_records/s"
         -X linger.ms=5 -X batch.size=1048576 -X queue.buffering.max.messages=2000000 \
         -X queue.buffering.max.kbytes=2097151 2>&1 |
         sed -n 's/.* \([0-9]*\) msgs\/s and \([0-9.]*\) MB\/s.*/\1/p' | tail -1)
+    t0=$(cpu_ticks $pid)
     sb=$(build/strata-bench produce --bootstrap "127.0.0.1:$port" --topic s \
         --record-size "$size" --acks "$acks" --duration "${DUR:-4}" --json --quiet 2>/dev/null |
-        /usr/bin/python3 -c 'import json,sys; print(int(json.load(sys.stdin)["records_per_sec"]))')
+        /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(int(j["records_per_sec"]), j["bytes"])')
+    t1=$(cpu_ticks $pid)
     kill $pid
     wait $pid 2>/dev/null
     rm -rf "$d"
-    echo "${rd:-n/a} ${sb:-n/a}"
+    # the broker's CPU-seconds (every thread, user + system) per GB
+    # strata-bench produced: steadier than the rates on a noisy machine
+    set -- $sb
+    cpu=n/a
+    [ -n "${2:-}" ] && [ "$2" -gt 0 ] &&
+        cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$2" 'BEGIN {printf "%.3f", t / hz / (b / 1e9)}')
+    echo "${rd:-n/a} ${1:-n/a} $cpu"
+}
+
+cpu_ticks() { # pid -> utime + stime of the whole process, in clock ticks
+    awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
 }
 
 for i in $(seq "$pairs"); do
@@ -57,9 +71,10 @@ for i in $(seq "$pairs"); do
 done
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 printf '\nmedians of %d runs, %s B, acks=%s (records/s)\n' "$pairs" "$size" "$acks"
-printf '%-40s %14s %14s\n' build rdkafka strata-bench
+printf '%-40s %14s %14s %10s\n' build rdkafka strata-bench cpu-s/GB
 for b in "$@"; do
-    printf '%-40s %14s %14s\n' "$b" \
+    printf '%-40s %14s %14s %10s\n' "$b" \
         "$(awk -v b="$b" '$1 == b && $2 != "n/a" {print $2}' "$out" | median)" \
-        "$(awk -v b="$b" '$1 == b && $3 != "n/a" {print $3}' "$out" | median)"
+        "$(awk -v b="$b" '$1 == b && $3 != "n/a" {print $3}' "$out" | median)" \
+        "$(awk -v b="$b" '$1 == b && $4 != "n/a" {print $4}' "$out" | median)"
 done
