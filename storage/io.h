@@ -75,10 +75,12 @@ int log_io_truncate(log_io_t *io, int64_t size);
 
 /* The segment is sealed (rolled away) or the log closes at `size` bytes:
  * the file's length becomes exactly size (the mmap mode preallocates past
- * it), the writer's own resources go, and io is freed. Returns 0, 1 when
+ * it), the blocks the writeback and uring modes reserved past it are given
+ * back, the writer's own resources go, and io is freed. Returns 0, 1 when
  * the file's length changed (the caller must fdatasync the file for the
  * length to be durable), or -errno of the truncation (the file may then
- * keep a zero tail, which loading cuts). */
+ * keep a zero tail, which loading cuts, or reserved blocks past its end,
+ * which only cost disk space until the segment is deleted). */
 int log_io_seal(log_io_t *io, int64_t size);
 
 /* Frees the writer without touching the file's length (the segment is

@@ -34,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "storage/io.h"
@@ -154,6 +155,70 @@ static void test_writers(void **state)
     (void)state;
     for (m = 0; m < ST_ARRAY_LEN(all_modes); m++)
         writer_case(all_modes[m]);
+}
+
+/* Bytes of disk the file behind fd holds. */
+static int64_t fd_disk(int fd)
+{
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    return (int64_t)st.st_blocks * 512;
+}
+
+/* The writeback and uring modes reserve blocks past the end without
+ * lengthening the file, and give them back when cut and when sealed. Only
+ * where the filesystem frees blocks past the end on ftruncate to the same
+ * length (ext4, xfs; not tmpfs): elsewhere only the bytes are checked. */
+static void prealloc_case(log_io_mode_t mode)
+{
+    enum { A = 100 << 10, B = 300 << 10 };
+    uint8_t *want = malloc(B);
+    char path[400];
+    struct statfs sf;
+    seg_file_t *f;
+    log_io_t *io;
+    struct iovec v;
+    bool blocks;
+    int fd;
+
+    for (size_t i = 0; i < B; i++)
+        want[i] = (uint8_t)(i * 7 + 1);
+    snprintf(path, sizeof(path), "%s/p-%s.log", tmpdir, log_io_mode_name(mode));
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(fstatfs(fd, &sf), 0);
+    blocks = sf.f_type == 0xEF53 || sf.f_type == 0x58465342;
+    f = seg_file_new(fd);
+    assert_int_equal(log_io_open(mode, f, path, 0, 1 << 30, &io), 0);
+    v = (struct iovec){want, A};
+    assert_int_equal(log_io_writev(io, &v, 1, 0), 0);
+    check_file(fd, want, A, true);
+    /* as much again as the segment holds */
+    if (blocks)
+        assert_true(fd_disk(fd) >= 2 * A);
+    assert_int_equal(log_io_truncate(io, A / 2), 0);
+    check_file(fd, want, A / 2, true);
+    if (blocks)
+        assert_true(fd_disk(fd) <= A / 2 + 4096);
+    v = (struct iovec){want + A / 2, B - A / 2};
+    assert_int_equal(log_io_writev(io, &v, 1, A / 2), 0);
+    check_file(fd, want, B, true);
+    if (blocks)
+        assert_true(fd_disk(fd) >= 2 * B);
+    assert_int_equal(log_io_seal(io, B), 0);
+    check_file(fd, want, B, true);
+    if (blocks)
+        assert_int_equal(fd_disk(fd), B);
+    seg_file_unref(f);
+    free(want);
+}
+
+static void test_prealloc(void **state)
+{
+    (void)state;
+    prealloc_case(LOG_IO_WRITEBACK);
+    if (have_uring)
+        prealloc_case(LOG_IO_URING);
 }
 
 /* io_uring writes that report fewer bytes than asked are finished: the
@@ -881,6 +946,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_writers),
+        T(test_prealloc),
         T(test_uring_short_writes),
         T(test_large_writes),
         T(test_uring_efbig),
