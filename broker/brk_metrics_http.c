@@ -242,7 +242,7 @@ static void scrape(met_registry_t *r)
         if (!slot->async)
             continue;
         slot->want = r->gen;
-        uv_async_send(slot->async);
+        net_wake(slot->async);
         asked++;
     }
     while (r->answered < asked)

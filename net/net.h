@@ -153,4 +153,15 @@ const net_stats_t *net_shard_stats(const net_shard_t *s);
 typedef void (*net_msg_fn)(net_shard_t *dst, void *arg);
 void net_post(net_shard_t *from, int dst, net_msg_fn fn, void *arg);
 
+/* uv_async_send(a) after a full fence, from any thread: use it instead
+ * whenever the woken loop must see something stored just before. libuv
+ * (1.44, Debian's) skips the wake-up when a relaxed load finds the handle
+ * still pending; without the fence that load may pass the caller's
+ * earlier store (store-load reordering, allowed even on x86), the loop
+ * clears the flag and looks before the store lands, and the wake-up is
+ * lost: the message waits for the loop's next unrelated event. With it,
+ * either the load sees the flag cleared and wakes the loop, or the loop's
+ * look after clearing it sees the store. */
+void net_wake(uv_async_t *a);
+
 #endif

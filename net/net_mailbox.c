@@ -8,7 +8,9 @@
  * not know about the overflow and the sender may have nothing else to do,
  * so a timer retries it every millisecond until it is gone: otherwise what
  * did not fit would wait for the sender's next unrelated event. The
- * receiver is woken with uv_async_send, which libuv coalesces.
+ * receiver is woken with uv_async_send, which libuv coalesces, after a
+ * full fence (net_wake): libuv's check of the pending flag could otherwise
+ * pass the push, and the wake-up be lost.
  *
  * A shard posting to itself uses its own ring (src == dst) and wakes
  * itself: the message runs from the loop, never inside the caller. */
@@ -34,6 +36,12 @@ static bool ring_push(struct net_ring *r, net_msg_fn fn, void *arg)
     r->slots[tail & (NET_RING_CAP - 1)].arg = arg;
     atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
     return true;
+}
+
+void net_wake(uv_async_t *a)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    uv_async_send(a);
 }
 
 static void on_ovf_timer(uv_timer_t *t)
@@ -62,7 +70,7 @@ void net_post(net_shard_t *from, int dst, net_msg_fn fn, void *arg)
         if (!uv_is_active((uv_handle_t *)&from->ovf_timer))
             uv_timer_start(&from->ovf_timer, on_ovf_timer, 1, 0);
     }
-    uv_async_send(&srv->shards[dst]->async);
+    net_wake(&srv->shards[dst]->async);
 }
 
 void net__flush_overflow(net_shard_t *s)
@@ -82,7 +90,7 @@ void net__flush_overflow(net_shard_t *s)
             pushed = true;
         }
         if (pushed)
-            uv_async_send(&srv->shards[dst]->async);
+            net_wake(&srv->shards[dst]->async);
         if (s->ovf_head[dst] && !uv_is_active((uv_handle_t *)&s->ovf_timer))
             uv_timer_start(&s->ovf_timer, on_ovf_timer, 1, 0);
     }

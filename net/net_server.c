@@ -1084,7 +1084,7 @@ static void ask_phase(net_server_t *srv, int phase)
         if (!s->running)
             continue;
         __atomic_store_n(&s->stop_phase, phase, __ATOMIC_RELEASE);
-        uv_async_send(&s->async);
+        net_wake(&s->async);
     }
 }
 
@@ -1112,7 +1112,7 @@ void net_server_stop(net_server_t *srv)
             atomic_load(&srv->busy) > 0) &&
            st_now_ns() < deadline) {
         for (int i = 0; i < srv->nshards; i++)
-            uv_async_send(&srv->shards[i]->async);
+            net_wake(&srv->shards[i]->async);
         usleep(1000);
     }
     ask_phase(srv, 2);
