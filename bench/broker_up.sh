@@ -1,4 +1,5 @@
-# Sourced by the bench scripts: starting a broker on a loopback port.
+# Sourced by the bench scripts: starting a broker on a loopback port, and
+# the steal time of a run.
 
 # A port for a broker: below the ephemeral range (32768 on), where a
 # client's own connection could hold it.
@@ -15,4 +16,19 @@ bench_wait_broker() { # pid port log
     kill -0 "$1" 2>/dev/null && return 0
     echo "the broker did not start: $(tail -1 "$3")" >&2
     return 1
+}
+
+# Steal time: the share of CPU time the hypervisor gave to other guests
+# (/proc/stat). On a shared host it comes and goes by the minute and moves
+# every figure, so the scripts print it. bench_steal_mark saves the
+# counters; bench_steal_pct prints the percentage since then.
+bench_steal_mark() {
+    bench_steal0=$(awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9}' /proc/stat)
+}
+bench_steal_pct() {
+    awk -v m="$bench_steal0" '/^cpu / {
+        split(m, a, " ")
+        all = $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 - a[1]
+        printf "%.1f", (all > 0 ? 100 * ($9 - a[2]) / all : 0)
+    }' /proc/stat
 }

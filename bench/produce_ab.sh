@@ -64,9 +64,7 @@ cpu_ticks() { # pid -> utime + stime of the whole process, in clock ticks
     awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
 }
 
-# steal time (CPU the hypervisor gave to others), reported with the medians
-cpu_times() { awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9}' /proc/stat; }
-read -r cpu_all0 cpu_steal0 < <(cpu_times)
+bench_steal_mark
 
 for i in $(seq "$pairs"); do
     for b in "$@"; do
@@ -74,9 +72,8 @@ for i in $(seq "$pairs"); do
     done
 done
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
-read -r cpu_all1 cpu_steal1 < <(cpu_times)
 printf '\nmedians of %d runs, %s B, acks=%s (records/s); steal time %s%%\n' "$pairs" "$size" "$acks" \
-    "$(awk -v s=$((cpu_steal1 - cpu_steal0)) -v a=$((cpu_all1 - cpu_all0)) 'BEGIN {printf "%.1f", (a > 0 ? 100 * s / a : 0)}')"
+    "$(bench_steal_pct)"
 printf '%-40s %14s %14s %10s\n' build rdkafka strata-bench cpu-s/GB
 for b in "$@"; do
     printf '%-40s %14s %14s %10s\n' "$b" \

@@ -67,11 +67,7 @@ mock=$!
 trap 'kill $broker $mock 2>/dev/null; wait $broker $mock 2>/dev/null; cp "$work/strata.log" /tmp/strata-bench-broker.log 2>/dev/null; rm -rf "$work"' EXIT
 bench_wait_broker $broker "$port" "$work/strata.log" || exit 1
 
-# CPU time the hypervisor gave to others (steal), from /proc/stat: on a
-# shared host it varies by the minute and moves every figure, so the table
-# says how much there was.
-cpu_times() { awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9}' /proc/stat; }
-read -r cpu_all0 cpu_steal0 < <(cpu_times)
+bench_steal_mark
 
 n100=3000000
 n1k=1000000
@@ -220,9 +216,7 @@ m1k=$(med mock_1k_acks1.mb)
 printf '\nmedians of %d runs (%s, %d cores, rdkafka_performance %s)\n' "$reps" \
     "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(pkg-config --modversion rdkafka)"
 [ ${#sets[@]} -gt 0 ] && printf 'broker settings: %s\n' "${sets[*]}"
-read -r cpu_all1 cpu_steal1 < <(cpu_times)
-printf 'steal time during the runs: %s%% of the CPU time\n' \
-    "$(awk -v s=$((cpu_steal1 - cpu_steal0)) -v a=$((cpu_all1 - cpu_all0)) 'BEGIN {printf "%.1f", (a > 0 ? 100 * s / a : 0)}')"
+printf 'steal time during the runs: %s%% of the CPU time\n' "$(bench_steal_pct)"
 printf '\nclient rdkafka_performance\n'
 printf '%-36s %12s %10s %10s\n' case msgs/s MB/s "vs mock"
 line() { # label key ref
