@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -187,7 +188,7 @@ static void prealloc_case(log_io_mode_t mode)
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);
     assert_int_equal(fstatfs(fd, &sf), 0);
-    blocks = sf.f_type == 0xEF53 || sf.f_type == 0x58465342;
+    blocks = sf.f_type == EXT4_SUPER_MAGIC || sf.f_type == XFS_SUPER_MAGIC;
     f = seg_file_new(fd);
     assert_int_equal(log_io_open(mode, f, path, 0, 1 << 30, &io), 0);
     v = (struct iovec){want, A};
