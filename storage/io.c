@@ -226,6 +226,13 @@ static int64_t round_up(int64_t v, int64_t to)
     return (v + to - 1) / to * to;
 }
 
+/* The end a preallocation aims at, `want`, held to the segment size limit
+ * unless one append needs more (`need`), in whole pages. */
+static int64_t alloc_target(const log_io_t *io, int64_t need, int64_t want)
+{
+    return round_up(ST_MIN(want, ST_MAX(need, io->cap)), PAGE);
+}
+
 /* Whether fallocate and a shared mapping work on this file, without
  * changing its length: the segment may never be written. */
 static int mmap_probe(log_io_t *io, const char *path)
@@ -265,7 +272,7 @@ static int mmap_grow(log_io_t *io, int64_t need)
     size_t old_len = (size_t)round_up(io->alloc, PAGE);
     void *p;
 
-    want = round_up(ST_MIN(want, ST_MAX(need, io->cap)), PAGE);
+    want = alloc_target(io, need, want);
     if (fallocate(io->file->fd, 0, io->alloc, want - io->alloc) < 0)
         return -errno;
     if (io->map)
@@ -311,7 +318,7 @@ static int mmap_write(log_io_t *io, const struct iovec *iov, int n, int64_t pos)
 static void prealloc_grow(log_io_t *io, int64_t need)
 {
     int64_t step = ST_MIN(ST_MAX(need, PREALLOC_MIN), MMAP_STEP_MAX);
-    int64_t want = round_up(ST_MIN(need + step, ST_MAX(need, io->cap)), PAGE);
+    int64_t want = alloc_target(io, need, need + step);
 
     if (fallocate(io->file->fd, FALLOC_FL_KEEP_SIZE, io->alloc,
                   want - io->alloc) < 0) {
