@@ -88,10 +88,16 @@ int tier__make_dirs(const char *dir, size_t *created_at)
 {
     char path[SEG_DIR_MAX];
     size_t i, len = strlen(dir);
+    struct stat st;
 
     *created_at = 0;
     if (len >= sizeof(path))
         return -ENAMETOOLONG;
+    /* The common case, a dir that is there, without the mkdir of every
+     * level: each locks its parent dir, which the shards opening their
+     * partitions at start-up then take in turn. */
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
     memcpy(path, dir, len + 1);
     for (i = 1; i <= len; i++) {
         if (path[i] != '/' && path[i] != 0)
