@@ -17,11 +17,13 @@
 #include "strata_features.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static void on_retention_timer(uv_timer_t *t)
@@ -147,6 +149,45 @@ static void on_shard_stop(net_shard_t *ns)
         sh->stopped = true;
 }
 
+/* Grows the process's descriptor table to hold n descriptors (at most
+ * the open-file limit) while this is its only thread. Once threads share
+ * the table, the kernel waits for an RCU grace period at each growth
+ * (expand_files), and the shards opening their partitions at start-up
+ * (two descriptors each) doubled it from 64 to 4,096 one grace period at
+ * a time, the other shard waiting on the same growth: 10 to 20 ms each on
+ * a busy VM, most of the start-up with 1,000 partitions. Best effort. */
+static void fd_table_reserve(long n)
+{
+    struct rlimit rl;
+    int fd, hi;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)n >= rl.rlim_cur)
+        n = (long)rl.rlim_cur - 1;
+    if (n < 64 || n > INT_MAX)
+        return;
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)n);
+    if (hi >= 0)
+        close(hi);
+    close(fd);
+}
+
+/* Descriptors the partitions of the topics at start keep open (a writer
+ * and a reader of each active segment), and as many again as the first
+ * connections and other files take. */
+static long start_fds(const brk_topics_t *t)
+{
+    long n = 1024;
+    int32_t i;
+
+    for (i = 0; t && i < t->n; i++)
+        n += 2L * t->topics[i].nparts;
+    return n;
+}
+
 static void on_turn_end(net_shard_t *ns)
 {
     brk_shard_t *sh = net_shard_app(ns);
@@ -208,6 +249,9 @@ int brk_run(brk_config_t *cfg)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    /* Before the first thread. */
+    fd_table_reserve(start_fds(b.initial));
 
     /* Deleted segments are closed (their blocks freed) off the shard
      * loops; started here so that it inherits no shard's CPU pin. */

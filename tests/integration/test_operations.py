@@ -297,6 +297,35 @@ def test_marker_exists_only_while_stopped(start_broker):
     assert not os.path.exists(marker)
 
 
+def _fd_table_size(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("FDSize:"):
+                return int(line.split()[1])
+    raise AssertionError("no FDSize in /proc/%d/status" % pid)
+
+
+def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
+    # Grown threaded, the table costs an RCU grace period per doubling,
+    # which the shards opening their partitions wait for together: the
+    # broker sizes it for them (2 descriptors each) before its threads.
+    b = start_broker()
+    create_topic(b.bootstrap, unique_topic("fdt"), 300)
+    assert b.stop() == []
+    b.restart()
+    topics = os.listdir(b.data_dir)
+    parts = sum(1 for d in topics if re.search(r"-\d+$", d))
+    assert parts >= 300, topics
+    # 1,024 more for the first connections, within the open-file limit;
+    # without the reservation the table only grows to the next power of
+    # two above 2 x parts
+    with open("/proc/%d/limits" % b.pid) as f:
+        soft = [int(line.split()[3]) for line in f
+                if line.startswith("Max open files")][0]
+    want = min(2 * parts + 1024, soft - 1)
+    assert _fd_table_size(b.pid) >= want, (parts, soft)
+
+
 @pytest.mark.deadline(90)
 def test_crash_after_a_clean_restart_is_still_recovered(start_broker):
     b = start_broker()
