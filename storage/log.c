@@ -1089,6 +1089,7 @@ static hot_map_t *hot_of(const log_t *log, const seg_t *seg)
  * closing): its file gets its exact length. */
 static void seal_io(log_t *log, seg_t *seg)
 {
+    bool mapped;
     int rc;
 
     if (!seg->io)
@@ -1103,12 +1104,19 @@ static void seal_io(log_t *log, seg_t *seg)
         log->hot_prev_since = log->hot_since;
         log->hot = NULL;
     }
+    mapped = log_io_mode(seg->io) == LOG_IO_MMAP;
     rc = log_io_seal(seg->io, seg->size);
     seg->io = NULL;
+    /* The mmap mode's file runs past the data, and the next load cuts
+     * it; the other modes' length is exact, and only the blocks reserved
+     * past it stay allocated. */
     if (rc < 0)
         st_warn("%s: cannot cut segment %" PRId64 " to %" PRId64
-                " bytes (loading will): %s",
-                log->dir, seg->base, seg->size, strerror(-rc));
+                " bytes (%s): %s",
+                log->dir, seg->base, seg->size,
+                mapped ? "the next load will"
+                       : "the blocks reserved past it stay allocated",
+                strerror(-rc));
     /* A length that changed must reach the disk with the next sync. */
     if (rc != 0)
         seg->dirty = true;
