@@ -176,8 +176,8 @@ static void fd_table_reserve(long n)
 }
 
 /* Descriptors the partitions of the topics at start keep open (a writer
- * and a reader of each active segment), and as many again as the first
- * connections and other files take. */
+ * and a reader of each active segment), plus 1,024 for the first
+ * connections and the other files. */
 static long start_fds(const brk_topics_t *t)
 {
     long n = 1024;
