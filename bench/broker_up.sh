@@ -32,3 +32,14 @@ bench_steal_pct() {
         printf "%.1f", (all > 0 ? 100 * ($9 - a[2]) / all : 0)
     }' /proc/stat
 }
+
+# CPU time of a whole process (every thread, user + system), in clock
+# ticks, and the CPU-seconds per GB between two readings: steadier than
+# the rates on a noisy machine.
+bench_cpu_ticks() { # pid
+    awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+}
+bench_cpu_per_gb() { # ticks0 ticks1 bytes
+    awk -v t=$(($2 - $1)) -v hz="$(getconf CLK_TCK)" -v b="$3" \
+        'BEGIN { if (b > 0) printf "%.3f", t / hz / (b / 1e9); else print "n/a" }'
+}

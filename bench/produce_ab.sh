@@ -43,11 +43,11 @@ one() { # bin -> "rdkafka_msgs/s strata-bench_records/s"
         -X linger.ms=5 -X batch.size=1048576 -X queue.buffering.max.messages=2000000 \
         -X queue.buffering.max.kbytes=2097151 2>&1 |
         sed -n 's/.* \([0-9]*\) msgs\/s and \([0-9.]*\) MB\/s.*/\1/p' | tail -1)
-    t0=$(cpu_ticks $pid)
+    t0=$(bench_cpu_ticks $pid)
     sb=$(build/strata-bench produce --bootstrap "127.0.0.1:$port" --topic s \
         --record-size "$size" --acks "$acks" --duration "${DUR:-4}" --json --quiet 2>/dev/null |
         /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(int(j["records_per_sec"]), j["bytes"])')
-    t1=$(cpu_ticks $pid)
+    t1=$(bench_cpu_ticks $pid)
     kill $pid
     wait $pid 2>/dev/null
     rm -rf "$d"
@@ -55,13 +55,8 @@ one() { # bin -> "rdkafka_msgs/s strata-bench_records/s"
     # strata-bench produced: steadier than the rates on a noisy machine
     set -- $sb
     cpu=n/a
-    [ -n "${2:-}" ] && [ "$2" -gt 0 ] &&
-        cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$2" 'BEGIN {printf "%.3f", t / hz / (b / 1e9)}')
+    [ -n "${2:-}" ] && [ "$2" -gt 0 ] && cpu=$(bench_cpu_per_gb "$t0" "$t1" "$2")
     echo "${rd:-n/a} ${1:-n/a} $cpu"
-}
-
-cpu_ticks() { # pid -> utime + stime of the whole process, in clock ticks
-    awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
 }
 
 bench_steal_mark

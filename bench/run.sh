@@ -95,13 +95,15 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else p
 
 declare -A res
 run_case() { # name command...
-    local name=$1 out
+    local name=$1 out msgs mb cpu
     shift
     for r in $(seq "$reps"); do
         # a failed run is reported (n/a), not the end of the whole matrix
         out=$("$@" "$r") || { echo "$name run $r failed" >&2; out="n/a n/a"; }
-        res[$name.msgs]+="${out%% *} "
-        res[$name.mb]+="${out##* } "
+        read -r msgs mb cpu <<<"$out"
+        res[$name.msgs]+="$msgs "
+        res[$name.mb]+="$mb "
+        res[$name.cpu]+="${cpu:-n/a} "
     done
 }
 p100() { produce "$1" 100 "$n100" "$2" "p100-$1-$2-$3"; }
@@ -174,12 +176,18 @@ drop p1k-strata-
 # The same with strata-bench as the client, against both brokers.
 for _ in $(seq 50); do [ -s "$work/mock.addr" ] && break; sleep 0.1; done
 mock_addr=$(head -1 "$work/mock.addr")
-sb() { # target size acks rep -> "records/s MB/s"
-    local addr="127.0.0.1:$port"
-    [ "$1" = mock ] && addr=$mock_addr
-    ./build/strata-bench produce --bootstrap "$addr" --topic "sb-$1-$2-$3-$4" \
+# The broker's CPU per byte too (every thread, the mock's or Strata's):
+# the two share the machine with the client, so the rates follow it.
+sb() { # target size acks rep -> "records/s MB/s broker-CPU-s/GB"
+    local addr="127.0.0.1:$port" pid=$broker t0 t1 out
+    [ "$1" = mock ] && addr=$mock_addr && pid=$mock
+    t0=$(bench_cpu_ticks "$pid")
+    out=$(./build/strata-bench produce --bootstrap "$addr" --topic "sb-$1-$2-$3-$4" \
         --record-size "$2" --acks "$3" --duration 5 --json --quiet 2>/dev/null |
-        rate
+        /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["records_per_sec"]), round(d["mb_per_sec"], 2), d["bytes"])') || return 1
+    t1=$(bench_cpu_ticks "$pid")
+    set -- $out
+    echo "$1 $2 $(bench_cpu_per_gb "$t0" "$t1" "$3")"
 }
 sb100() { sb "$1" 100 "$2" "$3"; }
 sb1k() { sb "$1" 1024 "$2" "$3"; }
@@ -234,13 +242,17 @@ line "  the same from the page cache" strata_1k_catchup_cached "-"
 line "the disk alone (fio O_DIRECT)" disk_1k_read "1.00 disk"
 sm100=$(med sb_mock_100_acks1.msgs)
 sm1k=$(med sb_mock_1k_acks1.mb)
-printf '\nclient strata-bench\n'
-line "mock, 100 B, acks=1" sb_mock_100_acks1 "1.00"
-line "strata, 100 B, acks=1" sb_strata_100_acks1 "$(ratio "$(med sb_strata_100_acks1.msgs)" "$sm100")"
-line "strata, 100 B, acks=all" sb_strata_100_acksall "$(ratio "$(med sb_strata_100_acksall.msgs)" "$sm100")"
-line "mock, 1 KiB, acks=1" sb_mock_1k_acks1 "1.00"
-line "strata, 1 KiB, acks=1" sb_strata_1k_acks1 "$(ratio "$(med sb_strata_1k_acks1.mb)" "$sm1k")"
-line "strata, 1 KiB, acks=all" sb_strata_1k_acksall "$(ratio "$(med sb_strata_1k_acksall.mb)" "$sm1k")"
+printf '\nclient strata-bench (cpu-s/GB: the broker'"'"'s, or the mock'"'"'s, CPU-seconds per GB)\n'
+printf '%-36s %12s %10s %10s %10s\n' case records/s MB/s "vs mock" cpu-s/GB
+sbline() { # label key ref
+    printf '%-36s %12s %10s %10s %10s\n' "$1" "$(med "$2.msgs")" "$(med "$2.mb")" "$3" "$(med "$2.cpu")"
+}
+sbline "mock, 100 B, acks=1" sb_mock_100_acks1 "1.00"
+sbline "strata, 100 B, acks=1" sb_strata_100_acks1 "$(ratio "$(med sb_strata_100_acks1.msgs)" "$sm100")"
+sbline "strata, 100 B, acks=all" sb_strata_100_acksall "$(ratio "$(med sb_strata_100_acksall.msgs)" "$sm100")"
+sbline "mock, 1 KiB, acks=1" sb_mock_1k_acks1 "1.00"
+sbline "strata, 1 KiB, acks=1" sb_strata_1k_acks1 "$(ratio "$(med sb_strata_1k_acks1.mb)" "$sm1k")"
+sbline "strata, 1 KiB, acks=all" sb_strata_1k_acksall "$(ratio "$(med sb_strata_1k_acksall.mb)" "$sm1k")"
 line "strata, 1 KiB, consumer catch-up" sb_strata_1k_catchup "$(ratio "$(med sb_strata_1k_catchup.mb)" "$dk") disk"
 line "  the same from the page cache" sb_strata_1k_catchup_cached "-"
 printf '%-36s p50 %s ms, p99 %s ms, p99.9 %s ms\n' "strata e2e, 10k msg/s, 100 B" \
