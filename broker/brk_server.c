@@ -149,6 +149,38 @@ static void on_shard_stop(net_shard_t *ns)
         sh->stopped = true;
 }
 
+/* Raises the soft open-file limit to the hard one. Shells and systemd
+ * commonly start programs with a soft limit of 1,024 (kept low for
+ * programs using select) and a far higher hard limit, which a program
+ * needing more descriptors is expected to raise itself to; each partition
+ * keeps two open, so 1,024 runs out at about 500 partitions. The kernel
+ * refuses more than fs.nr_open, so an unlimited hard limit means that. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t old, max_open = 1048576;
+    FILE *f;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    if ((f = fopen("/proc/sys/fs/nr_open", "r")) != NULL) {
+        unsigned long long v;
+        if (fscanf(f, "%llu", &v) == 1 && v > 0)
+            max_open = (rlim_t)v;
+        fclose(f);
+    }
+    old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max < max_open ? rl.rlim_max : max_open;
+    if (rl.rlim_cur <= old)
+        return;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        st_info("open-file limit raised from %llu to %llu (the hard limit)",
+                (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+    else
+        st_warn("cannot raise the open-file limit from %llu: %s",
+                (unsigned long long)old, strerror(errno));
+}
+
 /* Grows the process's descriptor table to hold n descriptors (at most
  * the open-file limit) while this is its only thread. Once threads share
  * the table, the kernel waits for an RCU grace period at each growth
@@ -250,6 +282,7 @@ int brk_run(brk_config_t *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    raise_nofile();
     /* Before the first thread. */
     fd_table_reserve(start_fds(b.initial));
 

@@ -19,6 +19,7 @@ Environment:
 import ctypes
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -84,6 +85,17 @@ def _pdeathsig():
         pass
 
 
+def _child_setup(nofile):
+    # The preexec of a broker: _pdeathsig, and a soft open-file limit when
+    # the test asks for one (as a shell or systemd would set it).
+    def setup():
+        _pdeathsig()
+        if nofile is not None:
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+    return setup
+
+
 def port_open(host, port, timeout=0.2):
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -108,6 +120,7 @@ class Broker:
         self.starts = 0
         self.started_ok = False  # accepted connections once
         self.logs = []  # log file of every start, oldest first
+        self.nofile = None  # soft RLIMIT_NOFILE to start with, if set
         if self.external:
             host, port = self.external.rsplit(":", 1)
             self.host, self.port = host, int(port)
@@ -212,7 +225,7 @@ class Broker:
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL,
                 stdout=err, stderr=err, cwd=self.workdir, env=env,
-                preexec_fn=_pdeathsig)
+                preexec_fn=_child_setup(self.nofile))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rc = self.proc.poll()

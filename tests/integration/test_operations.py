@@ -6,6 +6,7 @@ acks=all producers write to it, and shutdown with a long poll in flight.
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import threading
@@ -324,6 +325,43 @@ def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
                 if line.startswith("Max open files")][0]
     want = min(2 * parts + 1024, soft - 1)
     assert _fd_table_size(b.pid) >= want, (parts, soft)
+
+
+def _soft_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no open-file limit in /proc/%d/limits" % pid)
+
+
+def test_low_soft_open_file_limit_is_raised_for_many_partitions():
+    # Shells and systemd start programs with a soft limit of 1,024 and a
+    # higher hard one; each partition keeps two descriptors open, so a
+    # broker left at 1,024 fails to open partitions from about 500 on.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip("hard open-file limit %d is too low to show it" % hard)
+    with open("/proc/sys/fs/nr_open") as f:
+        nr_open = int(f.read())
+    want = nr_open if hard == resource.RLIM_INFINITY else min(hard, nr_open)
+    b = Broker()
+    b.nofile = 1024
+    try:
+        b.start()
+        assert _soft_nofile(b.pid) == want
+        assert "open-file limit raised from 1024" in b.log_text()
+        t = unique_topic("nofile")
+        parts = 600
+        create_topic(b.bootstrap, t, parts, timeout=60)
+        req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
+        with kw.Conn((b.host, b.port), timeout=30) as c:
+            res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
+        bad = [p for p in range(parts) if res[(t, p)][0] != 0]
+        assert not bad, (bad[:10], b.log_tail())
+        assert "Too many open files" not in b.log_text()
+    finally:
+        b.close()
 
 
 @pytest.mark.deadline(90)
