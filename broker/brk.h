@@ -68,6 +68,7 @@ struct brk {
     char adv_host[256];    /* "" = use the connection's local address */
     int adv_port;          /* 0 = the bound port (net_server_port) */
     bool clean_start;      /* a clean-shutdown marker was found */
+    bool meta_new;         /* no metadata log was found: a new data dir */
     brk_topics_t *initial; /* snapshot loaded at start */
     /* controller (shard 0) state */
     int meta_fd;

@@ -260,7 +260,7 @@ int brk_run(brk_config_t *cfg)
     if (rc < 0)
         goto out;
     b.clean_start = log_dir_was_clean(cfg->log_dirs);
-    if (!b.clean_start && b.initial->n > 0)
+    if (!b.clean_start && b.initial->n > 0 && !b.meta_new)
         st_info("no clean-shutdown marker: checking partition tails");
     /* From here on a crash must be detected at the next start. */
     rc = log_dir_mark_clean(cfg->log_dirs, false);

@@ -622,6 +622,7 @@ int brk_meta_load(brk_t *b)
         st_error("cannot read %s: %s", path, strerror(-rc));
         return rc;
     }
+    b->meta_new = rc == -ENOENT;
     while (off + 8 <= len) {
         uint32_t n = st_be32(data + off), crc = st_be32(data + off + 4);
         if (n > len - off - 8 || simd_crc32c(0, data + off + 8, n) != crc)

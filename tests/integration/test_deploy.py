@@ -666,6 +666,8 @@ def test_systemd_exec_start_runs_and_stops_cleanly(tmp_path):
     assert os.path.isdir(os.path.join(data, "meta")), os.listdir(workdir)
     assert os.path.isdir(os.path.join(data, "%s-0" % topic))
     assert os.path.exists(os.path.join(data, ".strata_clean_shutdown"))
+    # a new data dir is no crash to recover from
+    assert "checking partition tails" not in open(tmp_path / "run1.log").read()
 
     p = start("run2.log")
     try:
