@@ -219,8 +219,19 @@ done
 med() { echo "${res[$1]}" | tr ' ' '\n' | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-m100=$(med mock_100_acks1.msgs)
-m1k=$(med mock_1k_acks1.mb)
+# The six produce cases of one client: keys KEY-PREFIX{mock,strata}_..., each
+# printed by PRINTER; ratios against the mock's rate in the same run.
+produce_rows() { # printer key-prefix
+    local m100 m1k
+    m100=$(med "$2mock_100_acks1.msgs")
+    m1k=$(med "$2mock_1k_acks1.mb")
+    $1 "mock, 100 B, acks=1" "$2mock_100_acks1" "1.00"
+    $1 "strata, 100 B, acks=1" "$2strata_100_acks1" "$(ratio "$(med "$2strata_100_acks1.msgs")" "$m100")"
+    $1 "strata, 100 B, acks=all" "$2strata_100_acksall" "$(ratio "$(med "$2strata_100_acksall.msgs")" "$m100")"
+    $1 "mock, 1 KiB, acks=1" "$2mock_1k_acks1" "1.00"
+    $1 "strata, 1 KiB, acks=1" "$2strata_1k_acks1" "$(ratio "$(med "$2strata_1k_acks1.mb")" "$m1k")"
+    $1 "strata, 1 KiB, acks=all" "$2strata_1k_acksall" "$(ratio "$(med "$2strata_1k_acksall.mb")" "$m1k")"
+}
 printf '\nmedians of %d runs (%s, %d cores, rdkafka_performance %s)\n' "$reps" \
     "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(pkg-config --modversion rdkafka)"
 [ ${#sets[@]} -gt 0 ] && printf 'broker settings: %s\n' "${sets[*]}"
@@ -230,29 +241,17 @@ printf '%-36s %12s %10s %10s\n' case msgs/s MB/s "vs mock"
 line() { # label key ref
     printf '%-36s %12s %10s %10s\n' "$1" "$(med "$2.msgs")" "$(med "$2.mb")" "$3"
 }
-line "mock, 100 B, acks=1" mock_100_acks1 "1.00"
-line "strata, 100 B, acks=1" strata_100_acks1 "$(ratio "$(med strata_100_acks1.msgs)" "$m100")"
-line "strata, 100 B, acks=all" strata_100_acksall "$(ratio "$(med strata_100_acksall.msgs)" "$m100")"
-line "mock, 1 KiB, acks=1" mock_1k_acks1 "1.00"
-line "strata, 1 KiB, acks=1" strata_1k_acks1 "$(ratio "$(med strata_1k_acks1.mb)" "$m1k")"
-line "strata, 1 KiB, acks=all" strata_1k_acksall "$(ratio "$(med strata_1k_acksall.mb)" "$m1k")"
+produce_rows line ""
 dk=$(med disk_1k_read.mb)
 line "strata, 1 KiB, consumer catch-up" strata_1k_catchup "$(ratio "$(med strata_1k_catchup.mb)" "$dk") disk"
 line "  the same from the page cache" strata_1k_catchup_cached "-"
 line "the disk alone (fio O_DIRECT)" disk_1k_read "1.00 disk"
-sm100=$(med sb_mock_100_acks1.msgs)
-sm1k=$(med sb_mock_1k_acks1.mb)
 printf '\nclient strata-bench (cpu-s/GB: the broker'"'"'s, or the mock'"'"'s, CPU-seconds per GB)\n'
 printf '%-36s %12s %10s %10s %10s\n' case records/s MB/s "vs mock" cpu-s/GB
 sbline() { # label key ref
     printf '%-36s %12s %10s %10s %10s\n' "$1" "$(med "$2.msgs")" "$(med "$2.mb")" "$3" "$(med "$2.cpu")"
 }
-sbline "mock, 100 B, acks=1" sb_mock_100_acks1 "1.00"
-sbline "strata, 100 B, acks=1" sb_strata_100_acks1 "$(ratio "$(med sb_strata_100_acks1.msgs)" "$sm100")"
-sbline "strata, 100 B, acks=all" sb_strata_100_acksall "$(ratio "$(med sb_strata_100_acksall.msgs)" "$sm100")"
-sbline "mock, 1 KiB, acks=1" sb_mock_1k_acks1 "1.00"
-sbline "strata, 1 KiB, acks=1" sb_strata_1k_acks1 "$(ratio "$(med sb_strata_1k_acks1.mb)" "$sm1k")"
-sbline "strata, 1 KiB, acks=all" sb_strata_1k_acksall "$(ratio "$(med sb_strata_1k_acksall.mb)" "$sm1k")"
+produce_rows sbline sb_
 line "strata, 1 KiB, consumer catch-up" sb_strata_1k_catchup "$(ratio "$(med sb_strata_1k_catchup.mb)" "$dk") disk"
 line "  the same from the page cache" sb_strata_1k_catchup_cached "-"
 printf '%-36s p50 %s ms, p99 %s ms, p99.9 %s ms\n' "strata e2e, 10k msg/s, 100 B" \
