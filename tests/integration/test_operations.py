@@ -298,12 +298,14 @@ def test_marker_exists_only_while_stopped(start_broker):
     assert not os.path.exists(marker)
 
 
-def _fd_table_size(pid):
-    with open("/proc/%d/status" % pid) as f:
+def _proc_number(pid, name, prefix, column):
+    # The number in `column` of the line starting with `prefix` in
+    # /proc/PID/NAME (status: "FDSize:", limits: "Max open files").
+    with open("/proc/%d/%s" % (pid, name)) as f:
         for line in f:
-            if line.startswith("FDSize:"):
-                return int(line.split()[1])
-    raise AssertionError("no FDSize in /proc/%d/status" % pid)
+            if line.startswith(prefix):
+                return int(line.split()[column])
+    raise AssertionError("no %r in /proc/%d/%s" % (prefix, pid, name))
 
 
 def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
@@ -320,19 +322,9 @@ def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
     # 1,024 more for the first connections, within the open-file limit;
     # without the reservation the table only grows to the next power of
     # two above 2 x parts
-    with open("/proc/%d/limits" % b.pid) as f:
-        soft = [int(line.split()[3]) for line in f
-                if line.startswith("Max open files")][0]
+    soft = _proc_number(b.pid, "limits", "Max open files", 3)
     want = min(2 * parts + 1024, soft - 1)
-    assert _fd_table_size(b.pid) >= want, (parts, soft)
-
-
-def _soft_nofile(pid):
-    with open("/proc/%d/limits" % pid) as f:
-        for line in f:
-            if line.startswith("Max open files"):
-                return int(line.split()[3])
-    raise AssertionError("no open-file limit in /proc/%d/limits" % pid)
+    assert _proc_number(b.pid, "status", "FDSize:", 1) >= want, (parts, soft)
 
 
 def test_low_soft_open_file_limit_is_raised_for_many_partitions():
@@ -349,7 +341,7 @@ def test_low_soft_open_file_limit_is_raised_for_many_partitions():
     b.nofile = 1024
     try:
         b.start()
-        assert _soft_nofile(b.pid) == want
+        assert _proc_number(b.pid, "limits", "Max open files", 3) == want
         assert "open-file limit raised from 1024" in b.log_text()
         t = unique_topic("nofile")
         parts = 600
