@@ -174,8 +174,9 @@ static void raise_nofile(void)
     if (rl.rlim_cur <= old)
         return;
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-        st_info("open-file limit raised from %llu to %llu (the hard limit)",
-                (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+        st_info("open-file limit raised from %llu to %llu (%s)",
+                (unsigned long long)old, (unsigned long long)rl.rlim_cur,
+                rl.rlim_cur == rl.rlim_max ? "the hard limit" : "fs.nr_open");
     else
         st_warn("cannot raise the open-file limit from %llu: %s",
                 (unsigned long long)old, strerror(errno));
