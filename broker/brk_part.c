@@ -172,6 +172,23 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
     return 0;
 }
 
+/* Whether the shard's topic snapshot has this partition. An op reaches
+ * the partition's own shard, and the controller answers a change only
+ * after every shard applied it; so a partition of the snapshot that the
+ * shard does not have failed to open (brk_part_open logged why), and its
+ * ops get KAFKA_STORAGE_ERROR, as from an offline log dir, rather than
+ * UNKNOWN_TOPIC_OR_PARTITION for a partition the metadata lists. */
+static bool in_snapshot(const brk_shard_t *sh, uint64_t topic_id, int32_t index)
+{
+    const brk_topics_t *t = sh->topics;
+    int32_t i;
+
+    for (i = 0; t && i < t->n; i++)
+        if (t->topics[i].id == topic_id)
+            return index >= 0 && index < t->topics[i].nparts;
+    return false;
+}
+
 static void fail_ops(brk_shard_t *sh, brk_pop_t *op, kp_err_t err)
 {
     while (op) {
@@ -1184,7 +1201,9 @@ void brk_parts_exec(brk_shard_t *sh, brk_pop_t *op)
         return;
     }
     if (!p) {
-        op->err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        op->err = in_snapshot(sh, op->topic_id, op->partition)
+                      ? KP_ERR_KAFKA_STORAGE_ERROR
+                      : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         brk_pop_reply(sh, op);
         return;
     }

@@ -86,13 +86,16 @@ def _pdeathsig():
 
 
 def _child_setup(nofile):
-    # The preexec of a broker: _pdeathsig, and a soft open-file limit when
-    # the test asks for one (as a shell or systemd would set it).
+    # The preexec of a broker: _pdeathsig, and an open-file limit when the
+    # test asks for one (as a shell or systemd would set it): a soft limit,
+    # or a (soft, hard) pair.
     def setup():
         _pdeathsig()
         if nofile is not None:
-            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+            soft, hard = (nofile if isinstance(nofile, tuple) else
+                          (nofile, resource.getrlimit(
+                              resource.RLIMIT_NOFILE)[1]))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     return setup
 
 
@@ -120,7 +123,7 @@ class Broker:
         self.starts = 0
         self.started_ok = False  # accepted connections once
         self.logs = []  # log file of every start, oldest first
-        self.nofile = None  # soft RLIMIT_NOFILE to start with, if set
+        self.nofile = None  # RLIMIT_NOFILE to start with: soft, or (soft, hard)
         if self.external:
             host, port = self.external.rsplit(":", 1)
             self.host, self.port = host, int(port)

@@ -356,6 +356,27 @@ def test_low_soft_open_file_limit_is_raised_for_many_partitions():
         b.close()
 
 
+def test_partitions_that_cannot_open_answer_storage_error():
+    # With no room to raise the limit, partitions past it fail to open:
+    # their requests get KAFKA_STORAGE_ERROR, as from an offline log dir,
+    # not UNKNOWN_TOPIC_OR_PARTITION for partitions the metadata lists.
+    b = Broker()
+    b.nofile = (1024, 1024)
+    try:
+        b.start()
+        t = unique_topic("nofd")
+        parts = 600
+        create_topic(b.bootstrap, t, parts, timeout=60)
+        req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
+        with kw.Conn((b.host, b.port), timeout=30) as c:
+            res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
+        errs = {res[(t, p)][0] for p in range(parts)}
+        assert errs == {0, 56}, errs  # 56: KAFKA_STORAGE_ERROR
+        assert "Too many open files" in b.log_text()
+    finally:
+        b.close()
+
+
 @pytest.mark.deadline(90)
 def test_crash_after_a_clean_restart_is_still_recovered(start_broker):
     b = start_broker()
