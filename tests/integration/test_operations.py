@@ -336,6 +336,16 @@ def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
     assert _proc_number(b.pid, "status", "FDSize:", 1) >= want, (parts, soft)
 
 
+def _new_topic_errors(b, t, parts):
+    # Creates topic t with `parts` partitions and returns the error code
+    # of each in one ListOffsets (latest).
+    create_topic(b.bootstrap, t, parts, timeout=60)
+    req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
+    with kw.Conn((b.host, b.port), timeout=30) as c:
+        res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
+    return [res[(t, p)][0] for p in range(parts)]
+
+
 def test_low_soft_open_file_limit_is_raised_for_many_partitions():
     # Shells and systemd start programs with a soft limit of 1,024 and a
     # higher hard one; each partition keeps two descriptors open, so a
@@ -352,13 +362,8 @@ def test_low_soft_open_file_limit_is_raised_for_many_partitions():
         b.start()
         assert _proc_number(b.pid, "limits", "Max open files", 3) == want
         assert "open-file limit raised from 1024" in b.log_text()
-        t = unique_topic("nofile")
-        parts = 600
-        create_topic(b.bootstrap, t, parts, timeout=60)
-        req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
-        with kw.Conn((b.host, b.port), timeout=30) as c:
-            res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
-        bad = [p for p in range(parts) if res[(t, p)][0] != 0]
+        errs = _new_topic_errors(b, unique_topic("nofile"), 600)
+        bad = [p for p, e in enumerate(errs) if e != 0]
         assert not bad, (bad[:10], b.log_tail())
         assert "Too many open files" not in b.log_text()
     finally:
@@ -373,13 +378,7 @@ def test_partitions_that_cannot_open_answer_storage_error():
     b.nofile = (1024, 1024)
     try:
         b.start()
-        t = unique_topic("nofd")
-        parts = 600
-        create_topic(b.bootstrap, t, parts, timeout=60)
-        req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
-        with kw.Conn((b.host, b.port), timeout=30) as c:
-            res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
-        errs = {res[(t, p)][0] for p in range(parts)}
+        errs = set(_new_topic_errors(b, unique_topic("nofd"), 600))
         assert errs == {0, 56}, errs  # 56: KAFKA_STORAGE_ERROR
         assert "Too many open files" in b.log_text()
     finally:
