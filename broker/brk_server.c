@@ -149,20 +149,23 @@ static void on_shard_stop(net_shard_t *ns)
         sh->stopped = true;
 }
 
-/* Raises the soft open-file limit to the hard one. Shells and systemd
+/* Raises the soft open-file limit to the hard one, and returns the soft
+ * limit it leaves (RLIM_INFINITY when unknown). Shells and systemd
  * commonly start programs with a soft limit of 1,024 (kept low for
  * programs using select) and a far higher hard limit, which a program
  * needing more descriptors is expected to raise itself to; each partition
  * keeps two open, so 1,024 runs out at about 500 partitions. The kernel
  * refuses more than fs.nr_open, so an unlimited hard limit means that. */
-static void raise_nofile(void)
+static rlim_t raise_nofile(void)
 {
     struct rlimit rl;
     rlim_t old, max_open = 1048576;
     FILE *f;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return RLIM_INFINITY;
+    if (rl.rlim_cur >= rl.rlim_max)
+        return rl.rlim_cur;
     if ((f = fopen("/proc/sys/fs/nr_open", "r")) != NULL) {
         unsigned long long v;
         if (fscanf(f, "%llu", &v) == 1 && v > 0)
@@ -172,31 +175,31 @@ static void raise_nofile(void)
     old = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max < max_open ? rl.rlim_max : max_open;
     if (rl.rlim_cur <= old)
-        return;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        return old;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
         st_info("open-file limit raised from %llu to %llu (%s)",
                 (unsigned long long)old, (unsigned long long)rl.rlim_cur,
                 rl.rlim_cur == rl.rlim_max ? "the hard limit" : "fs.nr_open");
-    else
-        st_warn("cannot raise the open-file limit from %llu: %s",
-                (unsigned long long)old, strerror(errno));
+        return rl.rlim_cur;
+    }
+    st_warn("cannot raise the open-file limit from %llu: %s",
+            (unsigned long long)old, strerror(errno));
+    return old;
 }
 
-/* Grows the process's descriptor table to hold n descriptors (at most
- * the open-file limit) while this is its only thread. Once threads share
- * the table, the kernel waits for an RCU grace period at each growth
- * (expand_files), and the shards opening their partitions at start-up
+/* Grows the process's descriptor table to hold n descriptors (below
+ * `limit`, the soft open-file limit) while this is its only thread. Once
+ * threads share the table, the kernel waits for an RCU grace period at each
+ * growth (expand_files), and the shards opening their partitions at start-up
  * (two descriptors each) doubled it from 64 to 4,096 one grace period at
  * a time, the other shard waiting on the same growth: 10 to 20 ms each on
  * a busy VM, most of the start-up with 1,000 partitions. Best effort. */
-static void fd_table_reserve(long n)
+static void fd_table_reserve(long n, rlim_t limit)
 {
-    struct rlimit rl;
     int fd, hi;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)n >= rl.rlim_cur)
-        n = (long)rl.rlim_cur - 1;
+    if (limit != RLIM_INFINITY && (rlim_t)n >= limit)
+        n = (long)limit - 1;
     if (n < 64 || n > INT_MAX)
         return;
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -283,9 +286,8 @@ int brk_run(brk_config_t *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    raise_nofile();
     /* Before the first thread. */
-    fd_table_reserve(start_fds(b.initial));
+    fd_table_reserve(start_fds(b.initial), raise_nofile());
 
     /* Deleted segments are closed (their blocks freed) off the shard
      * loops; started here so that it inherits no shard's CPU pin. */
