@@ -9,7 +9,8 @@ Measures only: prints the figures, asserts nothing. Start-up is timed from
 exec to the moment a ListOffsets for every one of the partitions has been
 answered (so every shard has opened the partitions it owns), after a clean
 shutdown and again after a kill -9 (recovery checks the partitions'
-tails), --starts times each: the median and the range are printed. Uses hand-built frames (tests/integration/kafka_wire.py).
+tails), --starts times each: the median and the range are printed. Uses
+hand-built frames (tests/integration/kafka_wire.py).
 """
 
 import argparse
