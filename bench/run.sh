@@ -191,6 +191,22 @@ sb() { # target size acks rep -> "records/s MB/s broker-CPU-s/GB"
 }
 sb100() { sb "$1" 100 "$2" "$3"; }
 sb1k() { sb "$1" 1024 "$2" "$3"; }
+# The reference for the produce rows: the disk alone, writing a new file
+# beside the broker's data with O_DIRECT through io_uring, 4 MiB at a queue
+# depth of 8 (about the requests the broker's writeback sends, which
+# average 3.8 MiB), its blocks reserved first as the broker reserves
+# them. Every byte produced has to reach the disk this way or another;
+# the mock keeps its records in memory.
+dwrite() { # rep -> "- MB/s"
+    local f="$work/data/fio-write.tmp"
+    rm -f "$f"
+    fio --name=disk --filename="$f" --rw=write --direct=1 --bs=4M \
+        --iodepth=8 --ioengine=io_uring --size=4G --output-format=terse \
+        --terse-version=3 2>/dev/null |
+        awk -F';' '{ printf "- %.2f\n", $48 * 1024 / 1e6 }'
+    rm -f "$f"
+}
+run_case disk_write dwrite
 run_case sb_mock_100_acks1 sb100 mock 1
 run_case sb_strata_100_acks1 sb100 strata 1
 drop sb-strata-
@@ -254,6 +270,7 @@ sbline() { # label key ref
 produce_rows sbline sb_
 line "strata, 1 KiB, consumer catch-up" sb_strata_1k_catchup "$(ratio "$(med sb_strata_1k_catchup.mb)" "$dk") disk"
 line "  the same from the page cache" sb_strata_1k_catchup_cached "-"
+line "the disk alone, write (fio O_DIRECT)" disk_write "$(ratio "$(med disk_write.mb)" "$(med sb_mock_100_acks1.mb)") mock"
 printf '%-36s p50 %s ms, p99 %s ms, p99.9 %s ms\n' "strata e2e, 10k msg/s, 100 B" \
     "$(printf '%s\n' "${lat50[@]}" | median)" "$(printf '%s\n' "${lat99[@]}" | median)" \
     "$(printf '%s\n' "${lat999[@]}" | median)"
