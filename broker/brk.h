@@ -22,6 +22,7 @@
 #include "net/net.h"
 #include "storage/log.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 typedef struct brk brk_t;
@@ -79,6 +80,14 @@ struct brk {
     brk_topics_t *ctl_topics;
     /* counters, shard snapshots and the HTTP endpoint (brk_metrics.h) */
     struct met_registry *met;
+    /* Partitions that failed to open, which Metadata lists as offline
+     * (brk_offline_*): added and read by any shard under offline_mu;
+     * n_offline is also read without it, to skip the lock when there
+     * are none. */
+    pthread_mutex_t offline_mu;
+    _Atomic size_t n_offline;
+    struct brk_offline *offline;
+    size_t offline_cap;
 };
 
 struct brk_shard {
@@ -251,6 +260,17 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
                   bool recover);
 /* Drops the partition; with destroy its files are deleted. */
 void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy);
+/* The partitions that failed to open (brk_part_open adds them): Metadata
+ * answers them with LEADER_NOT_AVAILABLE and no leader, as Kafka does a
+ * partition whose only replica is offline, so that clients route around
+ * them. brk_offline_forget drops one (its topic was deleted). Any shard,
+ * any time. */
+void brk_offline_forget(brk_t *b, uint64_t topic_id, int32_t index);
+/* Sets off[p] for each partition p < nparts of the topic that is
+ * offline, and returns how many there are (off[] is left alone when
+ * none). */
+int32_t brk_offline_of(brk_t *b, uint64_t topic_id, int32_t nparts, bool *off);
+void brk_offline_free(brk_t *b);
 void brk_part_close_all(brk_shard_t *sh);
 void brk_parts_exec(brk_shard_t *owner, brk_pop_t *op);
 void brk_parts_turn_end(brk_shard_t *sh);

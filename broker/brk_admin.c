@@ -36,18 +36,23 @@ static void metadata_answer(brk_rq_t *rq)
 
     size_t need = ((size_t)n + 1) * sizeof(*r.Topics) + 4096;
     mem_pool_t *rp;
+    bool *off; /* of each topic's partitions: failed to open */
 
     /* The answer to "all topics" grows with the broker's partitions, not
      * with the request, so it cannot come from the request's pool (whose
      * limit follows the frame size): it gets a pool of its own, sized to
      * the snapshot and freed once encoded. */
     for (int32_t i = 0; all && i < n; i++)
-        need +=
-            (size_t)snap->topics[i].nparts * sizeof(*r.Topics->Partitions) + 16;
+        need += (size_t)snap->topics[i].nparts *
+                    (sizeof(*r.Topics->Partitions) + sizeof(bool)) +
+                32;
     for (int32_t i = 0; !all && i < n; i++) {
         const brk_topic_t *t =
             brk_topics_find(snap, c->m.Topics[i].p, (size_t)c->m.Topics[i].len);
-        need += t ? (size_t)t->nparts * sizeof(*r.Topics->Partitions) + 16 : 0;
+        need += t ? (size_t)t->nparts *
+                            (sizeof(*r.Topics->Partitions) + sizeof(bool)) +
+                        32
+                  : 0;
     }
     /* A chunk abandons at most the size of the allocation that did not
      * fit, so twice the need is always enough. */
@@ -94,8 +99,10 @@ static void metadata_answer(brk_rq_t *rq)
         mt->n_Partitions = t->nparts;
         mt->Partitions =
             mem_pool_calloc(rp, (size_t)t->nparts, sizeof(*mt->Partitions));
-        if (!mt->Partitions)
+        off = mem_pool_calloc(rp, (size_t)t->nparts, sizeof(*off));
+        if (!mt->Partitions || !off)
             goto oom;
+        brk_offline_of(b, t->id, t->nparts, off);
         for (int32_t p = 0; p < t->nparts; p++) {
             kp_MetadataPartition_t *mp = &mt->Partitions[p];
             mp->PartitionIndex = p;
@@ -105,6 +112,13 @@ static void metadata_answer(brk_rq_t *rq)
             mp->ReplicaNodes = mp->IsrNodes = nodes;
             mp->n_OfflineReplicas = 0;
             mp->OfflineReplicas = nodes;
+            if (off[p]) {
+                /* It failed to open: its only replica is offline. */
+                mp->ErrorCode = KP_ERR_LEADER_NOT_AVAILABLE;
+                mp->LeaderId = -1;
+                mp->n_IsrNodes = 0;
+                mp->n_OfflineReplicas = 1;
+            }
         }
     }
     for (int32_t i = 0; i < r.n_Topics; i++)

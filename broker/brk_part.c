@@ -135,8 +135,80 @@ static void drop_stale_snapshot(brk_part_t *p)
                  strerror(-rc));
 }
 
-int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
-                  bool recover)
+/* ---- partitions that failed to open ---- */
+
+struct brk_offline {
+    uint64_t topic_id;
+    int32_t index;
+};
+
+/* Best effort: without memory the partition stays listed with a leader,
+ * and its ops still answer KAFKA_STORAGE_ERROR (in_snapshot below). */
+static void offline_add(brk_t *b, uint64_t topic_id, int32_t index)
+{
+    pthread_mutex_lock(&b->offline_mu);
+    size_t n = atomic_load(&b->n_offline);
+    if (n == b->offline_cap) {
+        size_t cap = b->offline_cap ? b->offline_cap * 2 : 16;
+        struct brk_offline *o = mem_realloc(b->offline, cap * sizeof(*o));
+        if (!o) {
+            pthread_mutex_unlock(&b->offline_mu);
+            return;
+        }
+        b->offline = o;
+        b->offline_cap = cap;
+    }
+    b->offline[n] = (struct brk_offline){topic_id, index};
+    atomic_store(&b->n_offline, n + 1);
+    pthread_mutex_unlock(&b->offline_mu);
+}
+
+void brk_offline_forget(brk_t *b, uint64_t topic_id, int32_t index)
+{
+    if (atomic_load(&b->n_offline) == 0)
+        return;
+    pthread_mutex_lock(&b->offline_mu);
+    size_t n = atomic_load(&b->n_offline);
+    for (size_t i = 0; i < n; i++) {
+        if (b->offline[i].topic_id == topic_id &&
+            b->offline[i].index == index) {
+            b->offline[i] = b->offline[n - 1];
+            atomic_store(&b->n_offline, n - 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&b->offline_mu);
+}
+
+int32_t brk_offline_of(brk_t *b, uint64_t topic_id, int32_t nparts, bool *off)
+{
+    int32_t found = 0;
+
+    if (atomic_load(&b->n_offline) == 0)
+        return 0;
+    pthread_mutex_lock(&b->offline_mu);
+    size_t n = atomic_load(&b->n_offline);
+    for (size_t i = 0; i < n; i++) {
+        const struct brk_offline *o = &b->offline[i];
+        if (o->topic_id == topic_id && o->index >= 0 && o->index < nparts) {
+            off[o->index] = true;
+            found++;
+        }
+    }
+    pthread_mutex_unlock(&b->offline_mu);
+    return found;
+}
+
+void brk_offline_free(brk_t *b)
+{
+    mem_free(b->offline);
+    b->offline = NULL;
+    b->offline_cap = 0;
+    atomic_store(&b->n_offline, 0);
+}
+
+static int part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
+                     bool recover)
 {
     char dir[4400], cold[4400];
     log_config_t lc = brk_log_config(sh->b, t, index, cold, sizeof(cold));
@@ -170,6 +242,16 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
     sh->parts[b] = p;
     sh->nparts++;
     return 0;
+}
+
+int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
+                  bool recover)
+{
+    int rc = part_open(sh, t, index, recover);
+
+    if (rc < 0)
+        offline_add(sh->b, t->id, index);
+    return rc;
 }
 
 /* Whether the shard's topic snapshot has this partition. An op reaches

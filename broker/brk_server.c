@@ -243,6 +243,7 @@ int brk_run(brk_config_t *cfg)
 
     b.cfg = cfg;
     b.meta_fd = -1;
+    pthread_mutex_init(&b.offline_mu, NULL);
     b.nshards = brk_config_shards(cfg);
     /* libuv's thread pool runs the fsyncs acks=all waits for, and each
      * shard may keep one thread busy with a cold-tier copy: size it so
@@ -350,5 +351,7 @@ out:
     met_server_free(&b);
     brk_meta_close(&b);
     brk_topics_unref(b.initial);
+    brk_offline_free(&b);
+    pthread_mutex_destroy(&b.offline_mu);
     return rc;
 }

@@ -1269,6 +1269,8 @@ void brk_shard_apply_topics(brk_shard_t *sh, brk_topics_t *t)
             brk_part_t *part = brk_part_find(sh, ot->id, p);
             if (part)
                 brk_part_close(sh, part, true);
+            else if (brk_owner(ot, p, n) == sh->id)
+                brk_offline_forget(sh->b, ot->id, p); /* failed to open */
         }
     }
     for (int32_t i = 0; i < t->n; i++) {

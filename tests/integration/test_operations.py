@@ -15,6 +15,7 @@ import time
 import pytest
 from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
                              TopicPartition)
+from confluent_kafka.admin import NewTopic
 
 import kafka_wire as kw
 from it_util import admin, base_conf, create_topic, unique_topic
@@ -338,8 +339,13 @@ def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
 
 def _new_topic_errors(b, t, parts):
     # Creates topic t with `parts` partitions and returns the error code
-    # of each in one ListOffsets (latest).
-    create_topic(b.bootstrap, t, parts, timeout=60)
+    # of each in one ListOffsets (latest). The broker answers CreateTopics
+    # once every partition is open or failed to open, and those that
+    # failed never get a leader: no waiting for leaders here.
+    a = admin(b.bootstrap)
+    fs = a.create_topics([NewTopic(t, parts, 1)], operation_timeout=60,
+                         request_timeout=60)
+    fs[t].result(60)
     req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
     with kw.Conn((b.host, b.port), timeout=30) as c:
         res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
@@ -374,13 +380,36 @@ def test_partitions_that_cannot_open_answer_storage_error():
     # With no room to raise the limit, partitions past it fail to open:
     # their requests get KAFKA_STORAGE_ERROR, as from an offline log dir,
     # not UNKNOWN_TOPIC_OR_PARTITION for partitions the metadata lists.
+    # Metadata lists them without a leader (LEADER_NOT_AVAILABLE), as
+    # Kafka does a partition whose only replica is offline, so that
+    # clients keep their records away from them.
     b = Broker()
     b.nofile = (1024, 1024)
+    t = unique_topic("nofd")
     try:
         b.start()
-        errs = set(_new_topic_errors(b, unique_topic("nofd"), 600))
-        assert errs == {0, 56}, errs  # 56: KAFKA_STORAGE_ERROR
+        errs = _new_topic_errors(b, t, 600)
+        assert set(errs) == {0, 56}, set(errs)  # 56: KAFKA_STORAGE_ERROR
         assert "Too many open files" in b.log_text()
+        cluster = admin(b.bootstrap).list_topics(t, timeout=10)
+        node, = cluster.brokers
+        md = cluster.topics[t]
+        for p, e in enumerate(errs):
+            pm = md.partitions[p]
+            if e == 0:
+                assert pm.error is None and pm.leader == node, (p, pm.error)
+            else:
+                assert pm.leader == -1, (p, pm.leader)
+                assert pm.error.code() == KafkaError.LEADER_NOT_AVAILABLE
+                assert pm.isrs == [] and pm.replicas == [node], (p, pm.isrs)
+        # Deleting the topic closes its partitions and drops its offline
+        # ones: a new topic of the same name (a new id) is led in full.
+        a = admin(b.bootstrap)
+        for f in a.delete_topics([t], operation_timeout=30).values():
+            f.result(30)
+        assert set(_new_topic_errors(b, t, 2)) == {0}
+        md = admin(b.bootstrap).list_topics(t, timeout=10).topics[t]
+        assert [md.partitions[p].leader for p in range(2)] == [node, node]
     finally:
         b.close()
 
@@ -551,7 +580,6 @@ def test_long_polls_survive_concurrent_topic_changes(start_broker):
 
 
 def kw_new_topic(name):
-    from confluent_kafka.admin import NewTopic
     return NewTopic(name, 2, 1)
 
 
