@@ -212,11 +212,15 @@ static void fd_table_reserve(long n, rlim_t limit)
 }
 
 /* Descriptors the partitions of the topics at start keep open (a writer
- * and a reader of each active segment), plus 1,024 for the first
- * connections and the other files. */
-static long start_fds(const brk_topics_t *t)
+ * and a reader of each active segment), one per connection allowed
+ * (max.connections), and 1,024 for the other files. The kernel rounds
+ * the table up to a power of two, at 8 bytes and 2 bits a slot (about
+ * 1 MiB of kernel memory for the default 65,536 connections), and in
+ * return a burst of connections no longer waits for a grace period at
+ * each doubling (docs/performance.md). */
+static long start_fds(const brk_topics_t *t, int32_t max_connections)
 {
-    long n = 1024;
+    long n = 1024L + max_connections;
     int32_t i;
 
     for (i = 0; t && i < t->n; i++)
@@ -288,7 +292,8 @@ int brk_run(brk_config_t *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     /* Before the first thread. */
-    fd_table_reserve(start_fds(b.initial), raise_nofile());
+    fd_table_reserve(start_fds(b.initial, cfg->max_connections),
+                     raise_nofile());
 
     /* Deleted segments are closed (their blocks freed) off the shard
      * loops; started here so that it inherits no shard's CPU pin. */

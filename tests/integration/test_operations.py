@@ -322,19 +322,32 @@ def test_descriptor_table_sized_for_the_partitions_at_start(start_broker):
     # Grown threaded, the table costs an RCU grace period per doubling,
     # which the shards opening their partitions wait for together: the
     # broker sizes it for them (2 descriptors each) before its threads.
-    b = start_broker()
+    b = start_broker({"max.connections": 10})
     create_topic(b.bootstrap, unique_topic("fdt"), 300)
     assert b.stop() == []
     b.restart()
     topics = os.listdir(b.data_dir)
     parts = sum(1 for d in topics if re.search(r"-\d+$", d))
     assert parts >= 300, topics
-    # 1,024 more for the first connections, within the open-file limit;
-    # without the reservation the table only grows to the next power of
-    # two above 2 x parts
+    # one more per connection allowed and 1,024 for the other files,
+    # within the open-file limit; without the reservation the table only
+    # grows to the next power of two above 2 x parts
     soft = _proc_number(b.pid, "limits", "Max open files", 3)
-    want = min(2 * parts + 1024, soft - 1)
+    want = min(2 * parts + 10 + 1024, soft - 1)
     assert _proc_number(b.pid, "status", "FDSize:", 1) >= want, (parts, soft)
+
+
+def test_descriptor_table_sized_for_the_connections_at_start(start_broker):
+    # The same for a burst of connections: each accept that grows the
+    # table waits for a grace period, and every shard opening a file
+    # with it. The broker reserves a slot per connection it allows.
+    b = start_broker({"max.connections": 12000})
+    soft = _proc_number(b.pid, "limits", "Max open files", 3)
+    if soft < 8192:
+        pytest.skip("open-file limit %d is too low to show it" % soft)
+    want = min(12000 + 1024, soft - 1)
+    # before: the table is as large as the first files needed (64 or 128)
+    assert _proc_number(b.pid, "status", "FDSize:", 1) >= want, soft
 
 
 def _new_topic_errors(b, t, parts):
