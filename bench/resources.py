@@ -1,16 +1,20 @@
 #!/usr/bin/python3
 """Resource figures for issue #3's targets: idle broker RSS, memory per idle
-connection with 10,000 open, and start-up time with 1,000 partitions.
+connection with 10,000 open, and start-up time with 1,000 partitions; and
+how a burst of connections slows the requests of one already connected.
 
     bench/resources.py [--strata build/strata] [--conns 10000] [--parts 1000]
-                       [--starts 5]
+                       [--starts 5] [--burst 15000]
 
 Measures only: prints the figures, asserts nothing. Start-up is timed from
 exec to the moment a ListOffsets for every one of the partitions has been
 answered (so every shard has opened the partitions it owns), after a clean
 shutdown and again after a kill -9 (recovery checks the partitions'
-tails), --starts times each: the median and the range are printed. Uses
-hand-built frames (tests/integration/kafka_wire.py).
+tails), --starts times each: the median and the range are printed. The
+burst: one connection sends an ApiVersions every 0.5 ms while --burst
+others are opened as fast as non-blocking connects go, on the broker just
+started; the slowest round trip and the 99th percentile are printed (0:
+no burst). Uses hand-built frames (tests/integration/kafka_wire.py).
 """
 
 import argparse
@@ -22,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -112,14 +117,63 @@ def startup_ms(b, topic, parts):
     raise SystemExit("partitions did not all answer within 60 s")
 
 
+def burst_ms(port, n):
+    """Round trips (ms) of ApiVersions on one connection while n others
+    are opened: (slowest, 99th percentile)."""
+    probe = kw.frame(kw.API_VERSIONS, 0, 1, kw.req_api_versions(0))
+    lat, stop = [], threading.Event()
+    s = socket.create_connection(("127.0.0.1", port), 10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def ping():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            s.sendall(probe)
+            left = int.from_bytes(s.recv(4, socket.MSG_WAITALL), "big")
+            while left > 0:
+                left -= len(s.recv(left))
+            lat.append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.0005)
+
+    th = threading.Thread(target=ping, daemon=True)
+    th.start()
+    time.sleep(0.2)
+    socks = []
+    try:
+        for _ in range(n):
+            x = socket.socket()
+            x.setblocking(False)
+            socks.append(x)
+            try:
+                x.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        time.sleep(1.0)  # the broker accepts the last of them
+    finally:
+        stop.set()
+        th.join(10)
+        for x in socks:
+            x.close()
+        s.close()
+    lat.sort()
+    return lat[-1], lat[int(len(lat) * 0.99)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--strata", default="build/strata")
     ap.add_argument("--conns", type=int, default=10000)
     ap.add_argument("--parts", type=int, default=1000)
     ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--burst", type=int, default=15000)
     a = ap.parse_args()
-    raise_nofile(a.conns + 1024)
+    raise_nofile(max(a.conns, a.burst) + 1024)
+    # the broker inherits the limit, and keeps 2 descriptors a partition
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if a.burst > soft - 2 * a.parts - 2048:
+        a.burst = max(0, soft - 2 * a.parts - 2048)
+        print("burst cut to %d connections by the open-file limit %d"
+              % (a.burst, soft))
 
     with tempfile.TemporaryDirectory(prefix="strata-res-") as d:
         port = free_port()
@@ -167,12 +221,17 @@ def measure(a, b, port):
         clean.append(startup_ms(b, "parts", a.parts))
         b.stop(signal.SIGKILL)
         crash.append(startup_ms(b, "parts", a.parts))
+    if a.burst > 0:
+        slowest, p99 = burst_ms(port, a.burst)
     b.stop()
     for what, ms in (("a clean stop", clean), ("kill -9", crash)):
         print("start-up with %d partitions after %s: %.1f ms "
               "(median of %d, %.1f-%.1f)"
               % (a.parts, what, statistics.median(ms), len(ms), min(ms),
                  max(ms)))
+    if a.burst > 0:
+        print("ApiVersions while %d connections arrive: slowest %.1f ms, "
+              "p99 %.2f ms" % (a.burst, slowest, p99))
 
 
 if __name__ == "__main__":
