@@ -33,14 +33,18 @@ def admin(bootstrap):
     return AdminClient(base_conf(bootstrap))
 
 
-def create_topic(bootstrap, name, partitions=1, config=None, timeout=15):
-    """Create a topic and wait until metadata shows all its partitions."""
+def create_topic(bootstrap, name, partitions=1, config=None, timeout=15,
+                 led=True):
+    """Create a topic and wait until metadata shows all its partitions
+    with a leader; led=False returns once CreateTopics has answered (the
+    broker answers once every partition is open or failed to open)."""
     a = admin(bootstrap)
     fs = a.create_topics([NewTopic(name, partitions, 1,
                                    config=config or {})],
                          operation_timeout=timeout, request_timeout=timeout)
     fs[name].result(timeout)
-    wait_for_topic(a, name, partitions, timeout)
+    if led:
+        wait_for_topic(a, name, partitions, timeout)
     return name
 
 

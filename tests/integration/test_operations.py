@@ -346,19 +346,15 @@ def test_descriptor_table_sized_for_the_connections_at_start(start_broker):
     if soft < 8192:
         pytest.skip("open-file limit %d is too low to show it" % soft)
     want = min(12000 + 1024, soft - 1)
-    # before: the table is as large as the first files needed (64 or 128)
+    # before: 2,048, sized for __consumer_offsets' partitions only
     assert _proc_number(b.pid, "status", "FDSize:", 1) >= want, soft
 
 
 def _new_topic_errors(b, t, parts):
     # Creates topic t with `parts` partitions and returns the error code
-    # of each in one ListOffsets (latest). The broker answers CreateTopics
-    # once every partition is open or failed to open, and those that
-    # failed never get a leader: no waiting for leaders here.
-    a = admin(b.bootstrap)
-    fs = a.create_topics([NewTopic(t, parts, 1)], operation_timeout=60,
-                         request_timeout=60)
-    fs[t].result(60)
+    # of each in one ListOffsets (latest). Partitions that failed to open
+    # never get a leader: no waiting for leaders.
+    create_topic(b.bootstrap, t, parts, timeout=60, led=False)
     req = kw.req_list_offsets(1, [(t, p, -1) for p in range(parts)])
     with kw.Conn((b.host, b.port), timeout=30) as c:
         res = kw.parse_list_offsets(c.request(kw.LIST_OFFSETS, 1, req), 1)
