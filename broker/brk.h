@@ -260,6 +260,7 @@ int brk_part_open(brk_shard_t *sh, const brk_topic_t *t, int32_t index,
                   bool recover);
 /* Drops the partition; with destroy its files are deleted. */
 void brk_part_close(brk_shard_t *sh, brk_part_t *p, bool destroy);
+void brk_part_close_all(brk_shard_t *sh);
 /* The partitions that failed to open (brk_part_open adds them): Metadata
  * answers them with LEADER_NOT_AVAILABLE and no leader, as Kafka does a
  * partition whose only replica is offline, so that clients route around
@@ -271,7 +272,6 @@ void brk_offline_forget(brk_t *b, uint64_t topic_id, int32_t index);
  * none). */
 int32_t brk_offline_of(brk_t *b, uint64_t topic_id, int32_t nparts, bool *off);
 void brk_offline_free(brk_t *b);
-void brk_part_close_all(brk_shard_t *sh);
 void brk_parts_exec(brk_shard_t *owner, brk_pop_t *op);
 void brk_parts_turn_end(brk_shard_t *sh);
 void brk_parts_cancel_waits(brk_shard_t *sh);
