@@ -1,17 +1,24 @@
 """Shared client-side helpers: topic set-up and bounded produce/consume
-loops with confluent-kafka (librdkafka).
+loops with confluent-kafka (librdkafka); what is stored (batch codecs on
+disk, idempotent producers' sequences); running a client program that
+answers in JSON (kafkajs, sarama).
 
 Every loop here has a wall-clock deadline and raises with a summary of what
 it got so far when the deadline passes, so a broker that loses, duplicates
 or withholds messages produces a readable failure rather than a hang.
 """
 
+import json
+import os
+import subprocess
 import time
 import uuid
 
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError,
                              KafkaException, Producer, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
+
+import kafka_wire as kw
 
 
 def unique_topic(prefix="t"):
@@ -157,3 +164,60 @@ def consume_all(bootstrap, topic, partitions, expected=None, timeout=60,
                                        sorted(eof)))
     finally:
         cons.close()
+
+
+def stored_codecs(data_dir, topic, part=0):
+    """Compression codec (attributes & 7) of every batch on disk."""
+    d = os.path.join(data_dir, "%s-%d" % (topic, part))
+    codecs = []
+    for f in sorted(os.listdir(d)):
+        if not f.endswith(".log"):
+            continue
+        data = open(os.path.join(d, f), "rb").read()
+        p = 0
+        while p + 61 <= len(data):
+            total = 12 + int.from_bytes(data[p + 8:p + 12], "big")
+            codecs.append(int.from_bytes(data[p + 21:p + 23], "big") & 7)
+            p += total
+    return codecs
+
+
+def run_client_json(argv, cwd=None, env=None, timeout=120):
+    """Runs a client program that prints one JSON object on its last
+    stdout line; returns that object. Raises with the program's stderr
+    tail if it exits non-zero."""
+    r = subprocess.run([str(a) for a in argv], cwd=cwd, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError("%s %s exited %d\n%s"
+                             % (os.path.basename(str(argv[0])), argv[1],
+                                r.returncode,
+                                r.stderr.decode(errors="replace")[-4000:]))
+    return json.loads(r.stdout.decode().strip().splitlines()[-1])
+
+
+def producer_sequences(addr, topic, part):
+    """Reads every batch of a partition with hand-built Fetches and checks
+    what an idempotent producer's batches must carry: a producer id, epoch
+    0, and per producer id a sequence that starts at 0 and counts every
+    record before it. Returns (end offset, {producer id: next sequence})."""
+    with kw.Client(addr) as c:
+        end = c.list_offsets(topic, part, kw.LATEST)[2]
+        batches, off = [], 0
+        while off < end:
+            r = c.fetch(topic, part, off)
+            assert r["error"] == 0, r
+            got = kw.batch_headers(r["records"])
+            assert got, "no whole batch at %d" % off
+            batches += got
+            off = got[-1][0] + got[-1][1]
+    assert off == end
+    seq = {}
+    for base, count, pid, epoch, first in batches:
+        assert pid >= 0 and epoch == 0, (part, base, pid, epoch)
+        assert first == seq.get(pid, 0), \
+            "partition %d offset %d: sequence %d, want %d" % (
+                part, base, first, seq.get(pid, 0))
+        seq[pid] = first + count
+    return end, seq

@@ -23,7 +23,7 @@ from confluent_kafka.admin import (ConfigResource, ConfigSource,
 
 import kafka_wire as kw
 from it_util import (admin, consume_all, create_topic, produce_all,
-                     unique_topic, wait_for_topic)
+                     run_client_json, unique_topic, wait_for_topic)
 
 DESCRIBE_CONFIGS = 32
 ALTER_CONFIGS = 33
@@ -864,19 +864,13 @@ JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
 def test_kafkajs_admin(broker):
     """kafkajs 2.2.4: DescribeConfigs v2, AlterConfigs v1,
     CreatePartitions v1, DeleteRecords v1 (deleteTopicRecords)."""
-    import json
     import shutil
-    import subprocess
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not found")
     t = create_topic(broker.bootstrap, unique_topic("kjsa"), 1)
-    r = subprocess.run([node, os.path.join(JS_DIR, "admin.js"),
-                        broker.bootstrap, t], cwd=JS_DIR,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=100)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")[-4000:]
-    out = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    out = run_client_json([node, os.path.join(JS_DIR, "admin.js"),
+                           broker.bootstrap, t], cwd=JS_DIR, timeout=100)
     assert set(out["before"]) == HONOURED
     assert out["before"]["retention.ms"]["source"] == SRC_DEFAULT
     assert "log.retention.hours" in out["before"]["retention.ms"]["synonyms"]

@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import kafka_wire as kw
-from it_util import unique_topic
+from it_util import stored_codecs, unique_topic
 from strata_harness import SANITIZER_PATTERNS, find_binary, free_port
 
 BROKER_SETTINGS = {"auto.create.topics.enable": "false"}
@@ -93,22 +93,6 @@ def wait_high_watermark(broker, topic, want, timeout=5.0):
         if hw == want or time.monotonic() > deadline:
             return hw
         time.sleep(0.05)
-
-
-def stored_codecs(data_dir, topic, part=0):
-    """Compression codec (attributes & 7) of every batch on disk."""
-    d = os.path.join(data_dir, "%s-%d" % (topic, part))
-    codecs = []
-    for f in sorted(os.listdir(d)):
-        if not f.endswith(".log"):
-            continue
-        data = open(os.path.join(d, f), "rb").read()
-        p = 0
-        while p + 61 <= len(data):
-            total = 12 + int.from_bytes(data[p + 8:p + 12], "big")
-            codecs.append(int.from_bytes(data[p + 21:p + 23], "big") & 7)
-            p += total
-    return codecs
 
 
 # ------------------------------------------------------------ arguments

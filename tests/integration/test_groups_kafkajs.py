@@ -15,15 +15,13 @@ kafkajs does not implement static membership (group.instance.id); that is
 tested with librdkafka in test_groups_confluent.py.
 """
 
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
 import group_util as gu
-from it_util import create_topic, unique_topic
+from it_util import create_topic, run_client_json, unique_topic
 
 JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
 NODE = shutil.which("node")
@@ -46,17 +44,10 @@ pytestmark = [
 
 
 def node(*args, timeout=100):
-    r = subprocess.run([NODE, os.path.join(JS_DIR, "groups.js")] +
-                       [str(a) for a in args], cwd=JS_DIR,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout,
-                       env=dict(os.environ,
-                                KAFKAJS_NO_PARTITIONER_WARNING="1"))
-    if r.returncode != 0:
-        raise AssertionError("groups.js %s exited %d\n%s"
-                             % (args[0], r.returncode,
-                                r.stderr.decode(errors="replace")[-4000:]))
-    return json.loads(r.stdout.decode().strip().splitlines()[-1])
+    return run_client_json(
+        [NODE, os.path.join(JS_DIR, "groups.js")] + list(args), cwd=JS_DIR,
+        timeout=timeout,
+        env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"))
 
 
 @pytest.mark.deadline(150)

@@ -8,15 +8,13 @@ the same data with librdkafka. kafkajs comes from npm: run `npm ci` in
 tests/integration/js first, otherwise this test is skipped.
 """
 
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
-import kafka_wire as kw
-from it_util import consume_all, unique_topic
+from it_util import (consume_all, producer_sequences, run_client_json,
+                     unique_topic)
 
 JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
 NODE = shutil.which("node")
@@ -32,17 +30,10 @@ pytestmark = [
 
 
 def node(*args, timeout=120):
-    r = subprocess.run([NODE, os.path.join(JS_DIR, "roundtrip.js")] +
-                       [str(a) for a in args], cwd=JS_DIR,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout,
-                       env=dict(os.environ,
-                                KAFKAJS_NO_PARTITIONER_WARNING="1"))
-    if r.returncode != 0:
-        raise AssertionError("roundtrip.js %s exited %d\n%s"
-                             % (args[0], r.returncode,
-                                r.stderr.decode(errors="replace")[-4000:]))
-    return json.loads(r.stdout.decode().strip().splitlines()[-1])
+    return run_client_json(
+        [NODE, os.path.join(JS_DIR, "roundtrip.js")] + list(args), cwd=JS_DIR,
+        timeout=timeout,
+        env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"))
 
 
 def js_message(i):
@@ -78,27 +69,10 @@ def test_kafkajs_idempotent_producer(broker):
     assert out == {"topic": topic, "produced": n}
 
     pids = set()
-    with kw.Client(broker.addr) as c:
-        for p in range(PARTS):
-            end = c.list_offsets(topic, p, kw.LATEST)[2]
-            assert end == n // PARTS
-            batches, off = [], 0
-            while off < end:
-                r = c.fetch(topic, p, off)
-                assert r["error"] == 0, r
-                got = kw.batch_headers(r["records"])
-                assert got, "no whole batch at %d" % off
-                batches += got
-                off = got[-1][0] + got[-1][1]
-            assert off == end
-            seq = {}
-            for base, count, pid, epoch, first in batches:
-                assert pid >= 0 and epoch == 0, (p, base, pid, epoch)
-                assert first == seq.get(pid, 0), \
-                    "partition %d offset %d: sequence %d, want %d" % (
-                        p, base, first, seq.get(pid, 0))
-                seq[pid] = first + count
-            # two producer sessions, half of the records each
-            assert sorted(seq.values()) == [n // 2 // PARTS] * 2, seq
-            pids.update(seq)
+    for p in range(PARTS):
+        end, seq = producer_sequences(broker.addr, topic, p)
+        assert end == n // PARTS
+        # two producer sessions, half of the records each
+        assert sorted(seq.values()) == [n // 2 // PARTS] * 2, seq
+        pids.update(seq)
     assert len(pids) == 2, pids

@@ -9,7 +9,6 @@ compressed with the codec asked for.
 """
 
 import gzip
-import os
 import struct
 import subprocess
 import time
@@ -18,7 +17,7 @@ import zlib
 import pytest
 
 import kafka_wire as kw
-from it_util import consume_all, create_topic, unique_topic
+from it_util import consume_all, create_topic, stored_codecs, unique_topic
 
 
 # ------------------------------------------------- legacy message sets
@@ -67,22 +66,6 @@ def fetch_all(conn, topic, part=0):
     _, parts = kw.parse_fetch(conn.request(
         kw.FETCH, v, kw.req_fetch(v, [(topic, part, 0)])), v)
     return list(kw.decode_record_batches(parts[(topic, part)]["records"]))
-
-
-def stored_codecs(data_dir, topic, part=0):
-    """Compression codec (attributes & 7) of every batch on disk."""
-    d = os.path.join(data_dir, "%s-%d" % (topic, part))
-    codecs = []
-    for f in sorted(os.listdir(d)):
-        if not f.endswith(".log"):
-            continue
-        data = open(os.path.join(d, f), "rb").read()
-        p = 0
-        while p + 61 <= len(data):
-            total = 12 + int.from_bytes(data[p + 8:p + 12], "big")
-            codecs.append(int.from_bytes(data[p + 21:p + 23], "big") & 7)
-            p += total
-    return codecs
 
 
 # ---------------------------------------------------------------- tests
