@@ -22,9 +22,12 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev liblz4-dev
     libsnappy-dev zlib1g-dev libmicrohttpd-dev)
 # prometheus: for promtool, which checks the /metrics output and the alert
 # rules (where systemd runs, the package also starts a Prometheus server on
-# :9090); python3-yaml: test_deploy.py reads the rules and the dashboard
+# :9090); python3-yaml: test_deploy.py reads the rules and the dashboard;
+# golang-go and golang-github-shopify-sarama-dev: test_sarama.py builds a
+# sarama (Go) client
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-    clang libclang-rt-dev clang-format prometheus python3-yaml)
+    clang libclang-rt-dev clang-format prometheus python3-yaml
+    golang-go golang-github-shopify-sarama-dev)
 
 missing() {
     local p out=()
