@@ -24,9 +24,9 @@ Three subcommands (Python 3 standard library only):
           compression codec for Produce, only for versions the broker
           advertises, smaller than --max-bytes
   regen   the whole procedure: start the broker, the proxy, run every client
-          installed here (kcat, confluent-kafka, kafka-python, kafkajs), stop
-          the broker, select into the output directory and write its
-          README.md
+          installed here (kcat, confluent-kafka, kafka-python, kafkajs,
+          sarama), stop the broker, select into the output directory and
+          write its README.md
 
 Regenerate the committed fixtures (from the repository root, after building
 the dev preset):
@@ -576,6 +576,26 @@ def node_path(repo):
     return None
 
 
+SARAMA_SRC = "/usr/share/gocode/src/github.com/Shopify/sarama"
+
+
+def build_sarama(repo, work):
+    """Builds tests/integration/go/sarama_client.go against Debian's sarama
+    (golang-go, golang-github-shopify-sarama-dev); None when either is
+    missing (the capture then has no sarama frames)."""
+    if not shutil.which("go") or not os.path.isdir(SARAMA_SRC):
+        print("[sarama] go or sarama not installed: skipped", flush=True)
+        return None
+    exe = os.path.join(work, "sarama_client")
+    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode",
+               GOCACHE=os.path.join(work, "gocache"), GOFLAGS="")
+    subprocess.run(["go", "build", "-o", exe, "sarama_client.go"],
+                   cwd=os.path.join(repo, "tests", "integration", "go"),
+                   env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return exe
+
+
 def versions(nm):
     """Client versions for the README (nm: kafkajs's node_modules)."""
     out = {}
@@ -600,6 +620,14 @@ def versions(nm):
                 json.load(f)["version"],
                 subprocess.run(["node", "--version"], stdout=subprocess.PIPE)
                 .stdout.decode().strip())
+    r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}",
+                        "golang-github-shopify-sarama-dev"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if r.returncode == 0 and shutil.which("go"):
+        go = subprocess.run(["go", "version"], stdout=subprocess.PIPE)
+        out["sarama"] = "sarama %s (Debian), %s" % (
+            r.stdout.decode().split("-")[0],
+            go.stdout.decode().split()[2])
     return out
 
 
@@ -675,6 +703,20 @@ def regen(args):
         env = dict(os.environ, NODE_PATH=nm)
         run_client(recorder, "kafkajs",
                    [(["node", js, proxy_addr, "cap-kafkajs"], None)], env=env)
+        sarama = build_sarama(repo, work)
+        if sarama:
+            z = ["none", "gzip", "snappy", "lz4", "zstd"]
+            run_client(recorder, "sarama",
+                       [([sarama, "produce", proxy_addr, "cap-sarama", "2", c],
+                         None) for c in z] +
+                       [([sarama, "consume", proxy_addr, "cap-sarama",
+                          str(2 * len(z))], None),
+                        ([sarama, "group", proxy_addr, "cap-sarama",
+                          "cap-sarama-g", str(2 * len(z))], None),
+                        ([sarama, "produce", proxy_addr, "cap-sarama-idem",
+                          "2", "none", "idempotent"], None),
+                        ([sarama, "admin", proxy_addr, "cap-sarama-adm"],
+                         None)])
     finally:
         broker.send_signal(signal.SIGTERM)
         try:
@@ -757,8 +799,7 @@ temporary `npm install kafkajs@2.2.4`. The proxy alone, for other clients:
 What each client did (topics `cap-*`, a few records each):
 
 - kcat: `-L`; `-P -K : -p 0 -z none|gzip|snappy|lz4|zstd` (two records
-  of 200 bytes each; librdkafka sends gzip, snappy and lz4 uncompressed
-  to this broker, see the note at the end); `-C -o beginning -e -c 4`;
+  of 200 bytes each, see the note at the end); `-C -o beginning -e -c 4`;
   `-Q -t topic:0:1`; `-L -t topic`; then `-L -t topic` and
   `-Q -t topic:0:-2` with `-X api.version.request=false
   -X broker.version.fallback=0.9.0` (librdkafka's fallback for brokers
@@ -777,6 +818,16 @@ What each client did (topics `cap-*`, a few records each):
 - kafkajs: admin createTopics, producer send acks=-1 (2 records, then 2
   gzip-compressed), Fetch through kafkajs's Cluster/Broker classes,
   fetchTopicOffsets, fetchTopicOffsetsByTimestamp, deleteTopics.
+- sarama: `tests/integration/go/sarama_client.go` with Kafka version
+  2.1.0 configured (sarama picks request versions from it): `produce`
+  (sync producer, acks=all, 2 records per codec: none, gzip, snappy, lz4,
+  zstd; the topic is auto-created), `consume` (partition consumers from
+  the oldest offset), `group` (a consumer group of two members, its
+  commits, ListGroups, DescribeGroups, OffsetFetch), `produce ...
+  idempotent` (InitProducerId, then batches with producer id and
+  sequence) and `admin`
+  (CreateTopics, DescribeConfigs, AlterConfigs, CreatePartitions,
+  DeleteRecords, DeleteTopics).
 
 ## What is here
 
@@ -788,13 +839,10 @@ Produce frames by compression codec:
 
 {produce}
 
-librdkafka 2.0.2 (kcat, confluent-kafka) sends the gzip, snappy and lz4
-batches uncompressed to this broker ("Broker does not support compression
-type gzip: not compressing batch" with `-X debug=msg`): it allows those
-codecs only when the broker's Produce range includes v0 (lz4 also needs
-FindCoordinator), and Strata advertises Produce 3-7. Its zstd gate is
-Produce v7 and Fetch v10, which Strata meets. So the compressed Produce
-frames of gzip, snappy and lz4 here come from kafka-python and kafkajs.
+librdkafka 2.0.2 (kcat, confluent-kafka) compresses with gzip, snappy or
+lz4 only when the broker's Produce range includes v0 (lz4 also needs
+FindCoordinator), and with zstd only from Produce v7 and Fetch v10 on.
+Strata advertises Produce 0-7, so kcat's frames above carry every codec.
 """
 
 

@@ -37,7 +37,7 @@
 
 #define CAPTURED_DIR STRATA_FIXTURES "/captured"
 
-/* ---- the APIs the codec implements, by key ---- */
+/* ---- the APIs the codec implements, by key (every one in kp_msg.h) ---- */
 
 typedef int (*dec_fn)(kp_rd_t *rd, int v, mem_pool_t *pool, void *out);
 typedef void (*enc_fn)(kp_wr_t *w, int v, const void *m);
@@ -68,6 +68,25 @@ CODEC(Fetch)
 CODEC(ListOffsets)
 CODEC(CreateTopics)
 CODEC(DeleteTopics)
+CODEC(FindCoordinator)
+CODEC(JoinGroup)
+CODEC(SyncGroup)
+CODEC(Heartbeat)
+CODEC(LeaveGroup)
+CODEC(OffsetCommit)
+CODEC(OffsetFetch)
+CODEC(ListGroups)
+CODEC(DescribeGroups)
+CODEC(DeleteGroups)
+CODEC(OffsetDelete)
+CODEC(InitProducerId)
+CODEC(DescribeConfigs)
+CODEC(AlterConfigs)
+CODEC(IncrementalAlterConfigs)
+CODEC(CreatePartitions)
+CODEC(DescribeCluster)
+CODEC(DescribeLogDirs)
+CODEC(DeleteRecords)
 
 struct codec {
     int key;
@@ -86,8 +105,19 @@ struct codec {
     }
 
 static const struct codec codecs[] = {
-    ENTRY(ApiVersions), ENTRY(Metadata),     ENTRY(Produce),      ENTRY(Fetch),
-    ENTRY(ListOffsets), ENTRY(CreateTopics), ENTRY(DeleteTopics),
+    ENTRY(ApiVersions),      ENTRY(Metadata),
+    ENTRY(Produce),          ENTRY(Fetch),
+    ENTRY(ListOffsets),      ENTRY(CreateTopics),
+    ENTRY(DeleteTopics),     ENTRY(FindCoordinator),
+    ENTRY(JoinGroup),        ENTRY(SyncGroup),
+    ENTRY(Heartbeat),        ENTRY(LeaveGroup),
+    ENTRY(OffsetCommit),     ENTRY(OffsetFetch),
+    ENTRY(ListGroups),       ENTRY(DescribeGroups),
+    ENTRY(DeleteGroups),     ENTRY(OffsetDelete),
+    ENTRY(InitProducerId),   ENTRY(DescribeConfigs),
+    ENTRY(AlterConfigs),     ENTRY(IncrementalAlterConfigs),
+    ENTRY(CreatePartitions), ENTRY(DescribeCluster),
+    ENTRY(DescribeLogDirs),  ENTRY(DeleteRecords),
 };
 
 static const struct codec *codec_for(int key)
