@@ -166,6 +166,19 @@ def consume_all(bootstrap, topic, partitions, expected=None, timeout=60,
         cons.close()
 
 
+def total_size(paths):
+    """Bytes in the files of `paths` that still exist: the broker may
+    delete a segment (retention, compaction, tiering) between the listing
+    and the stat."""
+    total = 0
+    for p in paths:
+        try:
+            total += os.path.getsize(p)
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def stored_codecs(data_dir, topic, part=0):
     """Compression codec (attributes & 7) of every batch on disk."""
     d = os.path.join(data_dir, "%s-%d" % (topic, part))

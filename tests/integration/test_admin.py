@@ -23,7 +23,8 @@ from confluent_kafka.admin import (ConfigResource, ConfigSource,
 
 import kafka_wire as kw
 from it_util import (admin, consume_all, create_topic, produce_all,
-                     run_client_json, unique_topic, wait_for_topic)
+                     run_client_json, total_size, unique_topic,
+                     wait_for_topic)
 
 DESCRIBE_CONFIGS = 32
 ALTER_CONFIGS = 33
@@ -251,8 +252,8 @@ def _segment_files(b, topic, part=0):
 
 def _log_bytes(b, topic, part):
     d = os.path.join(b.data_dir, "%s-%d" % (topic, part))
-    return sum(os.path.getsize(os.path.join(d, f))
-               for f in os.listdir(d) if f.endswith(".log"))
+    return total_size(os.path.join(d, f)
+                      for f in os.listdir(d) if f.endswith(".log"))
 
 
 # ------------------------------------------------------ advertised ranges

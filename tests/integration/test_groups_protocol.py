@@ -17,7 +17,7 @@ import time
 import pytest
 
 import kafka_wire as kw
-from it_util import create_topic, unique_topic
+from it_util import create_topic, total_size, unique_topic
 
 FIND_COORDINATOR, JOIN, HEARTBEAT, LEAVE, SYNC = 10, 11, 12, 13, 14
 DESCRIBE, LIST, DELETE_GROUPS, OFFSET_DELETE = 15, 16, 42, 47
@@ -475,8 +475,8 @@ def test_offsets_survive_kill9_and_compaction(start_broker):
     segs = _segments(b)
     assert len(segs) <= 3, segs
     assert "__consumer_offsets-0 compacted" in b.log_text()
-    size = sum(os.path.getsize(os.path.join(
-        b.data_dir, "__consumer_offsets-0", f)) for f in segs)
+    size = total_size(os.path.join(b.data_dir, "__consumer_offsets-0", f)
+                      for f in segs)
     assert size < 4 * 16384
     b.kill9()
     b.start()

@@ -18,7 +18,7 @@ from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
 from confluent_kafka.admin import NewTopic
 
 import kafka_wire as kw
-from it_util import admin, base_conf, create_topic, unique_topic
+from it_util import admin, base_conf, create_topic, total_size, unique_topic
 from strata_harness import Broker, find_binary, free_port
 
 
@@ -155,7 +155,7 @@ def test_retention_by_bytes(start_broker):
     def local_logs():
         d = _partition_dir(b, t)
         logs = [f for f in os.listdir(d) if f.endswith(".log")]
-        return sum(os.path.getsize(os.path.join(d, f)) for f in logs), logs
+        return total_size(os.path.join(d, f) for f in logs), logs
 
     # What is left is retention.bytes plus at most one segment and the
     # active one. A pass that ran while the producer was still writing

@@ -25,7 +25,7 @@ import urllib.request
 import pytest
 
 import kafka_wire as kw
-from it_util import create_topic, produce_all, unique_topic
+from it_util import create_topic, produce_all, total_size, unique_topic
 from strata_harness import Broker, free_port
 from test_metrics import parse_metrics, value
 
@@ -170,7 +170,7 @@ def test_retention_by_bytes_spans_tiers(start_broker, tmp_path):
 
     def trimmed():
         segs = seg_files(cold, topic, 0) + seg_files(b.data_dir, topic, 0)
-        total = sum(os.path.getsize(s) for s in segs)
+        total = total_size(segs)
         return total <= 7 * MIB
     wait_until(trimmed, 30, "retention.bytes to trim both tiers")
     with kw.Client(b.addr) as c:
