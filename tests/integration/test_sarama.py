@@ -52,8 +52,11 @@ def sarama_client(tmp_path_factory):
     return exe
 
 
-def run(exe, *args, timeout=150):
-    return run_client_json([exe] + list(args), timeout=timeout)
+def run(exe, *args, timeout=150, version=None):
+    env = dict(os.environ)
+    if version:
+        env["SARAMA_KAFKA_VERSION"] = version
+    return run_client_json([exe] + list(args), timeout=timeout, env=env)
 
 
 def go_key(i):
@@ -109,6 +112,29 @@ def test_sarama_produce_and_consume(broker, sarama_client, codec):
     assert rd == {(r["p"], r["o"]): (r["k"], r["v"],
                                      [("i", r["h"][2:].encode())])
                   for r in recs}
+
+
+@pytest.mark.deadline(200)
+@pytest.mark.parametrize("version,codec", [("0.11.0.0", "lz4"),
+                                           ("2.2.0", "zstd")])
+def test_sarama_kafka_versions(broker, sarama_client, version, codec):
+    """sarama told the broker is Kafka 0.11 (the lowest for which it sends
+    only versions Strata serves: below it, Fetch v3 or older; at it,
+    Produce v3, Fetch v4, Metadata v1) and 2.2 (the highest sarama 1.22
+    knows): produce, consume and a group of two, each record once."""
+    n = 300
+    topic = create_topic(broker.bootstrap, unique_topic("gov"), PARTS)
+    out = run(sarama_client, "produce", broker.bootstrap, topic, n, codec,
+              version=version)
+    assert out["produced"] == n
+    got = run(sarama_client, "consume", broker.bootstrap, topic, n,
+              version=version)
+    assert sorted(r["k"] for r in got["records"]) == \
+        [go_key(i) for i in range(n)]
+    out = run(sarama_client, "group", broker.bootstrap, topic,
+              unique_topic("govg"), n, version=version)
+    assert out["seen"] == n and out["partitions"] == PARTS, out
+    assert sum(out["committed"].values()) == n, out
 
 
 @pytest.mark.deadline(200)

@@ -8,6 +8,9 @@
 //	group BOOTSTRAP TOPIC GROUP N     consumer group of two members; commits
 //	admin BOOTSTRAP TOPIC             cluster admin calls on a new topic
 //
+// The Kafka version sarama assumes (and so the request versions it sends) is
+// 2.1.0, or SARAMA_KAFKA_VERSION; SARAMA_LOG=1 turns sarama's log on.
+//
 // Built by the test in GOPATH mode (GO111MODULE=off) against Debian's packages.
 package main
 
@@ -45,6 +48,12 @@ func config() *sarama.Config {
 	// is the lowest that allows zstd. The default (0.8.2) would send
 	// Fetch v0, which the broker does not serve (nor does Kafka 4).
 	c.Version = sarama.V2_1_0_0
+	if v := os.Getenv("SARAMA_KAFKA_VERSION"); v != "" {
+		var err error
+		if c.Version, err = sarama.ParseKafkaVersion(v); err != nil {
+			die("SARAMA_KAFKA_VERSION: %v", err)
+		}
+	}
 	c.ClientID = "strata-sarama-test"
 	c.Metadata.Retry.Backoff = 100 * time.Millisecond
 	return c
