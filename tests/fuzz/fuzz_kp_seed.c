@@ -8,8 +8,15 @@
  * CTest before the fuzzer, so the corpus always matches the fixtures in the
  * tree.
  *
- * Usage: fuzz_kp_seed SEED_DIR [DIR...]; every DIR is created too (the
- * fuzzer's working corpus). */
+ * With --captured DIR, also every frame real clients sent and the broker
+ * answered (the .req.bin and .resp.bin files of
+ * tests/fixtures/captured/<client>/, see its README), re-framed the same way:
+ * the shapes of sarama's group and admin requests, kafka-python's pinned
+ * versions and so on.
+ *
+ * Usage: fuzz_kp_seed [--captured DIR] SEED_DIR [DIR...]; every DIR is
+ * created too (the fuzzer's working corpus). */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,14 +92,127 @@ static int put_sample(const char *dir, const kps_api_t *api, int v, bool req)
     return rc;
 }
 
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    long n;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 4 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        *len = (size_t)n;
+    fclose(f);
+    return buf;
+}
+
+/* snprintf that reports truncation as failure. */
+#define FMT(buf, ...)                                                          \
+    (snprintf(buf, sizeof(buf), __VA_ARGS__) < (int)sizeof(buf))
+
+/* One captured pair (returns the files written, 1 or 2, or -1): base is
+ * "<dir>/<client>/<Api>-v<n>-<i>." (the .req.bin path without "req.bin");
+ * name is "<client>-<Api>-v<n>-<i>.". The request's header gives the key
+ * and version of both; the response's header is v0 for ApiVersions, else
+ * v1 exactly when the version is flexible. */
+static int put_captured(const char *dir, const char *base, const char *name)
+{
+    char path[4096], out[512];
+    uint8_t *req = NULL, *resp = NULL;
+    size_t req_len, resp_len;
+    kp_req_hdr_t h;
+    kp_rd_t rd;
+    bool flex;
+    int files = -1;
+
+    if (!FMT(path, "%sreq.bin", base) || !(req = read_file(path, &req_len)))
+        goto out;
+    flex = kp_api_is_flex((int16_t)st_be16(req), (int16_t)st_be16(req + 2));
+    kp_rd_init(&rd, req, req_len);
+    kp_rd_req_hdr(&rd, flex, &h);
+    if (rd.err || !FMT(out, "cap-%sreq", name) ||
+        put(dir, out, (uint16_t)h.ApiKey, h.ApiVersion, rd.p, kp_rd_left(&rd)))
+        goto out;
+    files = 1;
+    if (!FMT(path, "%sresp.bin", base))
+        goto fail;
+    if (!(resp = read_file(path, &resp_len)))
+        goto out; /* acks=0: no answer */
+    kp_rd_init(&rd, resp, resp_len);
+    kp_rd_resp_hdr(&rd, h.ApiKey != KP_API_ApiVersions && flex);
+    if (rd.err || !FMT(out, "cap-%sresp", name) ||
+        put(dir, out, (uint16_t)(h.ApiKey | 0x8000), h.ApiVersion, rd.p,
+            kp_rd_left(&rd)))
+        goto fail;
+    files = 2;
+    goto out;
+fail:
+    files = -1;
+out:
+    if (files < 0)
+        fprintf(stderr, "fuzz_kp_seed: %sreq.bin: cannot re-frame\n", base);
+    free(req);
+    free(resp);
+    return files;
+}
+
+/* Every captured pair under captured/<client>/; returns the number of
+ * files written, or -1. */
+static int put_all_captured(const char *dir, const char *captured)
+{
+    DIR *top = opendir(captured), *sub;
+    struct dirent *c, *e;
+    char cdir[4096], base[4096], name[512];
+    int files = 0, k;
+
+    if (!top) {
+        fprintf(stderr, "fuzz_kp_seed: %s: %s\n", captured, strerror(errno));
+        return -1;
+    }
+    while (files >= 0 && (c = readdir(top))) {
+        if (c->d_name[0] == '.' || !FMT(cdir, "%s/%s", captured, c->d_name) ||
+            !(sub = opendir(cdir)))
+            continue; /* README.md */
+        while ((e = readdir(sub))) {
+            int stem = (int)strlen(e->d_name) - 7;
+
+            if (stem <= 0 || strcmp(e->d_name + stem, "req.bin") != 0)
+                continue;
+            if (!FMT(base, "%s/%.*s", cdir, stem, e->d_name) ||
+                !FMT(name, "%s-%.*s", c->d_name, stem, e->d_name) ||
+                (k = put_captured(dir, base, name)) < 0) {
+                files = -1;
+                break;
+            }
+            files += k;
+        }
+        closedir(sub);
+    }
+    closedir(top);
+    return files;
+}
+
 int main(int argc, char **argv)
 {
+    const char *captured = NULL;
     const char *dir;
     size_t i;
     int a, v, files = 0;
 
+    if (argc > 2 && strcmp(argv[1], "--captured") == 0) {
+        captured = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: fuzz_kp_seed SEED_DIR [DIR...]\n");
+        fprintf(stderr,
+                "usage: fuzz_kp_seed [--captured DIR] SEED_DIR [DIR...]\n");
         return 2;
     }
     for (a = 1; a < argc; a++) {
@@ -141,6 +261,13 @@ int main(int argc, char **argv)
                 return 1;
             files += 2;
         }
+    }
+    if (captured) {
+        int n = put_all_captured(dir, captured);
+
+        if (n < 0)
+            return 1;
+        files += n;
     }
     printf("fuzz_kp_seed: %d files in %s\n", files, dir);
     return 0;
