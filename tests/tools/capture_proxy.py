@@ -717,6 +717,16 @@ def regen(args):
                           "2", "none", "idempotent"], None),
                         ([sarama, "admin", proxy_addr, "cap-sarama-adm"],
                          None)])
+            # sarama picks request versions from the Kafka version it is
+            # told: at 0.11 its Metadata is v1 (v5 from 1.0 on).
+            tag = "cap-sarama-011"
+            run_client(recorder, "sarama",
+                       [([sarama, "produce", proxy_addr, tag, "2", "lz4"],
+                         None),
+                        ([sarama, "consume", proxy_addr, tag, "2"], None),
+                        ([sarama, "group", proxy_addr, tag, tag + "-g", "2"],
+                         None)],
+                       env=dict(os.environ, SARAMA_KAFKA_VERSION="0.11.0.0"))
     finally:
         broker.send_signal(signal.SIGTERM)
         try:
@@ -827,7 +837,8 @@ What each client did (topics `cap-*`, a few records each):
   idempotent` (InitProducerId, then batches with producer id and
   sequence) and `admin`
   (CreateTopics, DescribeConfigs, AlterConfigs, CreatePartitions,
-  DeleteRecords, DeleteTopics).
+  DeleteRecords, DeleteTopics); then `produce`, `consume` and `group`
+  again with `SARAMA_KAFKA_VERSION=0.11.0.0` (Metadata v1).
 
 ## What is here
 
