@@ -589,10 +589,13 @@ def build_sarama(repo, work):
     exe = os.path.join(work, "sarama_client")
     env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode",
                GOCACHE=os.path.join(work, "gocache"), GOFLAGS="")
-    subprocess.run(["go", "build", "-o", exe, "sarama_client.go"],
-                   cwd=os.path.join(repo, "tests", "integration", "go"),
-                   env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    r = subprocess.run(["go", "build", "-o", exe, "sarama_client.go"],
+                       cwd=os.path.join(repo, "tests", "integration", "go"),
+                       env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout.decode(errors="replace")[-3000:])
+        raise SystemExit("[sarama] go build failed")
     return exe
 
 
