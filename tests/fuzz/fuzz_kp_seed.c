@@ -92,6 +92,27 @@ static int put_sample(const char *dir, const kps_api_t *api, int v, bool req)
     return rc;
 }
 
+/* A request frame without its size prefix, re-framed as
+ * [key][version][body] under `name`; *hdr (if not NULL) gets its header. */
+static int put_request(const char *dir, const char *name, const uint8_t *p,
+                       size_t len, kp_req_hdr_t *hdr)
+{
+    kp_req_hdr_t h;
+    kp_rd_t rd;
+
+    if (len < 4)
+        return -1;
+    kp_rd_init(&rd, p, len);
+    kp_rd_req_hdr(
+        &rd, kp_api_is_flex((int16_t)st_be16(p), (int16_t)st_be16(p + 2)), &h);
+    if (rd.err ||
+        put(dir, name, (uint16_t)h.ApiKey, h.ApiVersion, rd.p, kp_rd_left(&rd)))
+        return -1;
+    if (hdr)
+        *hdr = h;
+    return 0;
+}
+
 static uint8_t *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -131,14 +152,11 @@ static int put_captured(const char *dir, const char *base, const char *name)
     bool flex;
     int files = -1;
 
-    if (!FMT(path, "%sreq.bin", base) || !(req = read_file(path, &req_len)))
+    if (!FMT(path, "%sreq.bin", base) || !(req = read_file(path, &req_len)) ||
+        !FMT(out, "cap-%sreq", name) ||
+        put_request(dir, out, req, req_len, &h) != 0)
         goto out;
-    flex = kp_api_is_flex((int16_t)st_be16(req), (int16_t)st_be16(req + 2));
-    kp_rd_init(&rd, req, req_len);
-    kp_rd_req_hdr(&rd, flex, &h);
-    if (rd.err || !FMT(out, "cap-%sreq", name) ||
-        put(dir, out, (uint16_t)h.ApiKey, h.ApiVersion, rd.p, kp_rd_left(&rd)))
-        goto out;
+    flex = kp_api_is_flex(h.ApiKey, h.ApiVersion);
     files = 1;
     if (!FMT(path, "%sresp.bin", base))
         goto fail;
@@ -225,16 +243,9 @@ int main(int argc, char **argv)
 
     for (i = 0; i < ST_ARRAY_LEN(kpg_req_frames); i++) {
         const kpg_frame_t *f = &kpg_req_frames[i];
-        kp_req_hdr_t h;
-        kp_rd_t rd;
-        bool flex;
 
-        /* Skip the size, read the header, keep the body. */
-        kp_rd_init(&rd, f->p + 4, f->len - 4);
-        flex = kp_api_is_flex(st_be16(rd.p), (int16_t)st_be16(rd.p + 2));
-        kp_rd_req_hdr(&rd, flex, &h);
-        if (rd.err || put(dir, f->name, (uint16_t)h.ApiKey, h.ApiVersion, rd.p,
-                          kp_rd_left(&rd)) != 0)
+        /* Skip the size; put_request reads the header, keeps the body. */
+        if (put_request(dir, f->name, f->p + 4, f->len - 4, NULL) != 0)
             return 1;
         files++;
     }
