@@ -587,12 +587,9 @@ def build_sarama(repo, work):
         print("[sarama] go or sarama not installed: skipped", flush=True)
         return None
     exe = os.path.join(work, "sarama_client")
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode",
-               GOCACHE=os.path.join(work, "gocache"), GOFLAGS="")
-    r = subprocess.run(["go", "build", "-o", exe, "sarama_client.go"],
-                       cwd=os.path.join(repo, "tests", "integration", "go"),
-                       env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
+    r = subprocess.run(["sh", os.path.join(repo, "tests", "integration", "go",
+                                           "build.sh"), exe],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         sys.stderr.write(r.stdout.decode(errors="replace")[-3000:])
         raise SystemExit("[sarama] go build failed")
@@ -838,9 +835,8 @@ What each client did (topics `cap-*`, a few records each):
   the oldest offset), `group` (a consumer group of two members, its
   commits, ListGroups, DescribeGroups, OffsetFetch), `produce ...
   idempotent` (InitProducerId, then batches with producer id and
-  sequence) and `admin`
-  (CreateTopics, DescribeConfigs, AlterConfigs, CreatePartitions,
-  DeleteRecords, DeleteTopics); then `produce`, `consume` and `group`
+  sequence) and `admin` (CreateTopics, DescribeConfigs, AlterConfigs,
+  CreatePartitions, DeleteRecords, DeleteTopics); then `produce`, `consume` and `group`
   again with `SARAMA_KAFKA_VERSION=0.11.0.0` (Metadata v1).
 
 ## What is here
