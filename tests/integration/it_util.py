@@ -186,12 +186,10 @@ def stored_codecs(data_dir, topic, part=0):
     for f in sorted(os.listdir(d)):
         if not f.endswith(".log"):
             continue
-        data = open(os.path.join(d, f), "rb").read()
-        p = 0
-        while p + 61 <= len(data):
-            total = 12 + int.from_bytes(data[p + 8:p + 12], "big")
-            codecs.append(int.from_bytes(data[p + 21:p + 23], "big") & 7)
-            p += total
+        with open(os.path.join(d, f), "rb") as fh:
+            data = fh.read()
+        codecs += [int.from_bytes(data[p + 21:p + 23], "big") & 7
+                   for p, _, _ in kw.whole_batches(data)]
     return codecs
 
 
